@@ -1,0 +1,13 @@
+// The worker's bindings, as wrangler.toml declares them.
+
+import type { Lobby } from "./lobby";
+
+export interface Env {
+  LOBBY: DurableObjectNamespace<Lobby>;
+  ASSETS?: Fetcher;
+  MAX_MESSAGE_BYTES?: string;
+  RATE_PER_SECOND?: string;
+  RATE_BURST?: string;
+  REQUEST_TIMEOUT_MS?: string;
+  HEARTBEAT_TIMEOUT_MS?: string;
+}

@@ -1,0 +1,295 @@
+// The Lobby Durable Object: a switchboard between hibernatable WebSockets, the rules and storage.
+// Per-socket identity lives in the socket's attachment, users and pending requests in SQLite, and both are
+// rebuilt in the constructor, which runs again every time the object wakes from hibernation.
+
+import { DurableObject } from "cloudflare:workers";
+import { type Config, readConfig } from "./config";
+import type { Env } from "./env";
+import {
+  type Dialect,
+  type ServerEvent,
+  CloseCode,
+  JSON_SUBPROTOCOL,
+  PING,
+  PONG,
+  parseJson,
+  parseText,
+  render,
+  utf8Length,
+} from "./protocol";
+import { type Bucket, fullBucket, take } from "./rate-limit";
+import {
+  type Input,
+  type PendingRequest,
+  type Session,
+  type State,
+  type StepResult,
+  type User,
+  inputMode,
+  nextDeadline,
+  restore,
+  step,
+} from "./rules";
+
+/** What a socket carries through hibernation (serializeAttachment, at most 16 KiB; this is ~150 bytes). */
+export interface Attachment {
+  sid: string;
+  dialect: Dialect;
+  key: string | null;
+  awaitingTarget: boolean;
+  /** Last time the client sent a message, refreshed at most every few seconds (see `touch`). */
+  heardAt: number;
+}
+
+interface Conn {
+  ws: WebSocket;
+  att: Attachment;
+  /** In memory only: a hibernation resets it, and by then the bucket would have refilled anyway. */
+  bucket: Bucket;
+}
+
+export class Lobby extends DurableObject<Env> {
+  private readonly config: Config;
+  private readonly conns = new Map<string, Conn>();
+  private readonly byWs = new WeakMap<WebSocket, Conn>();
+  private state!: State;
+  /** The alarm we last set; null when none is known to be set. */
+  private alarmAt: number | null = null;
+
+  constructor(ctx: DurableObjectState, env: Env) {
+    super(ctx, env);
+    this.config = readConfig(env as unknown as Record<string, unknown>);
+    // Heartbeats are answered by the runtime itself, so a pinging client never wakes the object.
+    ctx.setWebSocketAutoResponse(new WebSocketRequestResponsePair(PING, PONG));
+    const sql = ctx.storage.sql;
+    sql.exec("CREATE TABLE IF NOT EXISTS users (key TEXT PRIMARY KEY, name TEXT NOT NULL, sid TEXT NOT NULL, peer TEXT)");
+    sql.exec("CREATE TABLE IF NOT EXISTS requests (target TEXT PRIMARY KEY, requester TEXT NOT NULL, deadline INTEGER NOT NULL)");
+
+    const now = Date.now();
+    const sessions = new Map<string, Session>();
+    for (const ws of ctx.getWebSockets()) {
+      const att = ws.deserializeAttachment() as Attachment | null;
+      if (!att) continue;
+      this.track(ws, att, now);
+      sessions.set(att.sid, { key: att.key, awaitingTarget: att.awaitingTarget });
+    }
+    const users = new Map<string, User>();
+    for (const row of sql.exec<{ key: string; name: string; sid: string; peer: string | null }>("SELECT * FROM users")) {
+      users.set(row.key, { name: row.name, sid: row.sid, peer: row.peer });
+    }
+    const requests = new Map<string, PendingRequest>();
+    for (const row of sql.exec<{ target: string; requester: string; deadline: number }>("SELECT * FROM requests")) {
+      requests.set(row.target, { from: row.requester, deadline: row.deadline });
+    }
+    const { state, result } = restore(sessions, users, requests, now, this.config);
+    this.state = state;
+    void ctx.blockConcurrencyWhile(async () => {
+      this.alarmAt = await ctx.storage.getAlarm();
+      this.apply(result, now);
+    });
+  }
+
+  override async fetch(request: Request): Promise<Response> {
+    if (request.headers.get("Upgrade")?.toLowerCase() !== "websocket") {
+      return new Response("Parley speaks WebSocket here: try `wscat -c ws://<host>/ws`\n", { status: 426 });
+    }
+    const offered = (request.headers.get("Sec-WebSocket-Protocol") ?? "").split(",").map((p) => p.trim());
+    const dialect: Dialect = offered.includes(JSON_SUBPROTOCOL) ? "json" : "text";
+    const { 0: client, 1: server } = new WebSocketPair();
+    this.ctx.acceptWebSocket(server);
+    const now = Date.now();
+    const att: Attachment = { sid: crypto.randomUUID(), dialect, key: null, awaitingTarget: false, heardAt: now };
+    server.serializeAttachment(att);
+    this.track(server, att, now);
+    this.run({ type: "open", sid: att.sid }, now);
+    return new Response(null, {
+      status: 101,
+      webSocket: client,
+      headers: dialect === "json" ? { "Sec-WebSocket-Protocol": JSON_SUBPROTOCOL } : {},
+    });
+  }
+
+  override async webSocketMessage(ws: WebSocket, message: string | ArrayBuffer): Promise<void> {
+    const conn = this.connOf(ws);
+    if (!conn) return;
+    try {
+      const now = Date.now();
+      this.touch(conn, now);
+      if (typeof message !== "string") {
+        return this.reply(conn, "binary_frame", "Binary frames are not supported; send text");
+      }
+      const verdict = take(conn.bucket, now, this.config);
+      if (verdict !== "ok") {
+        this.reply(conn, "rate_limited", "slow down: you are sending messages too fast; this one was not delivered");
+        if (verdict === "flooding") this.drop(conn, CloseCode.policy, "flooding", now);
+        return;
+      }
+      // Each UTF-16 unit is 1 to 3 bytes: only frames near the limit need counting.
+      const max = this.config.maxMessageBytes;
+      if (message.length > max || (message.length * 3 > max && utf8Length(message) > max)) {
+        return this.reply(conn, "too_big", `Message too long (limit ${max} bytes); it was not delivered`);
+      }
+      const action =
+        conn.att.dialect === "json" ? parseJson(message) : parseText(message, inputMode(this.state, conn.att.sid));
+      this.run({ type: "action", sid: conn.att.sid, action }, now);
+    } catch (err) {
+      console.error("webSocketMessage failed", { sid: conn.att.sid, err });
+      this.reply(conn, "bad_action", "The server could not handle that message");
+    }
+  }
+
+  override async webSocketClose(ws: WebSocket, code: number, reason: string): Promise<void> {
+    this.departed(ws);
+    // Complete the closing handshake; 1005/1006/1015 are reserved and can never be sent back.
+    if (code !== 1005 && code !== 1006 && code !== 1015) closeQuietly(ws, code, reason);
+  }
+
+  override async webSocketError(ws: WebSocket, error: unknown): Promise<void> {
+    console.warn("webSocketError", { sid: this.connOf(ws)?.att.sid, error: String(error) });
+    this.departed(ws);
+  }
+
+  override async alarm(): Promise<void> {
+    this.alarmAt = null;
+    this.runTimers(Date.now());
+  }
+
+  /** Expire due requests, sweep silent sockets, and set the next alarm. Public so tests can move the clock. */
+  runTimers(now: number): void {
+    this.run({ type: "tick" }, now);
+    for (const conn of [...this.conns.values()]) {
+      const pinged = this.ctx.getWebSocketAutoResponseTimestamp(conn.ws);
+      if (!pinged) continue; // never pinged: this client relies on close events
+      if (now - Math.max(pinged.getTime(), conn.att.heardAt) > this.config.heartbeatTimeoutMs) {
+        this.drop(conn, CloseCode.heartbeatTimeout, "heartbeat timeout", now);
+      }
+    }
+    this.schedule(now);
+  }
+
+  // -------------------------------------------------------------------------------------------
+
+  private track(ws: WebSocket, att: Attachment, now: number): Conn {
+    const conn: Conn = { ws, att, bucket: fullBucket(this.config, now) };
+    this.conns.set(att.sid, conn);
+    this.byWs.set(ws, conn);
+    return conn;
+  }
+
+  private connOf(ws: WebSocket): Conn | undefined {
+    const cached = this.byWs.get(ws);
+    if (cached) return cached;
+    const att = ws.deserializeAttachment() as Attachment | null;
+    const conn = att ? this.conns.get(att.sid) : undefined;
+    if (conn) this.byWs.set(ws, conn);
+    return conn;
+  }
+
+  /**
+   * Remember that the client spoke, for the heartbeat sweep. Written to the attachment only when the stored time
+   * is a quarter of the timeout old, so a busy chat costs one small write per socket every few seconds at most.
+   */
+  private touch(conn: Conn, now: number): void {
+    if (now - conn.att.heardAt < this.config.heartbeatTimeoutMs / 4) return;
+    conn.att.heardAt = now;
+    try {
+      conn.ws.serializeAttachment(conn.att);
+    } catch {
+      // The socket is closing; its close event will follow.
+    }
+  }
+
+  private departed(ws: WebSocket): void {
+    const conn = this.connOf(ws);
+    if (conn) this.run({ type: "gone", sid: conn.att.sid }, Date.now());
+  }
+
+  /** Close a socket from our side and treat it as gone at once; its close event later finds nothing to do. */
+  private drop(conn: Conn, code: number, reason: string, now: number): void {
+    closeQuietly(conn.ws, code, reason);
+    this.run({ type: "gone", sid: conn.att.sid }, now);
+  }
+
+  private reply(conn: Conn, code: Extract<ServerEvent, { type: "error" }>["code"], message: string): void {
+    this.sendTo(conn, { type: "error", code, message });
+  }
+
+  private sendTo(conn: Conn, event: ServerEvent): boolean {
+    for (const frame of render(event, conn.att.dialect)) {
+      try {
+        conn.ws.send(frame);
+      } catch {
+        return false;
+      }
+    }
+    return true;
+  }
+
+  private run(input: Input, now: number): void {
+    this.apply(step(this.state, input, now, this.config), now);
+  }
+
+  /** Deliver the effects, then write what changed. A send that throws means that socket is gone (case 4). */
+  private apply({ effects, dirty }: StepResult, now: number): void {
+    const failed: string[] = [];
+    for (const effect of effects) {
+      const conn = this.conns.get(effect.sid);
+      if (!conn) continue;
+      if (effect.type === "close") closeQuietly(conn.ws, effect.code, effect.reason);
+      else if (!this.sendTo(conn, effect.event)) failed.push(effect.sid);
+    }
+
+    const sql = this.ctx.storage.sql;
+    for (const key of dirty.users) {
+      const u = this.state.users.get(key);
+      if (u) sql.exec("INSERT OR REPLACE INTO users (key, name, sid, peer) VALUES (?, ?, ?, ?)", key, u.name, u.sid, u.peer);
+      else sql.exec("DELETE FROM users WHERE key = ?", key);
+    }
+    for (const target of dirty.requests) {
+      const r = this.state.requests.get(target);
+      if (r) {
+        sql.exec("INSERT OR REPLACE INTO requests (target, requester, deadline) VALUES (?, ?, ?)", target, r.from, r.deadline);
+      } else sql.exec("DELETE FROM requests WHERE target = ?", target);
+    }
+    for (const sid of dirty.sessions) {
+      const conn = this.conns.get(sid);
+      const session = this.state.sessions.get(sid);
+      if (!conn) continue;
+      if (!session) {
+        this.conns.delete(sid);
+        continue;
+      }
+      conn.att.key = session.key;
+      conn.att.awaitingTarget = session.awaitingTarget;
+      try {
+        conn.ws.serializeAttachment(conn.att);
+      } catch {
+        failed.push(sid);
+      }
+    }
+    if (dirty.users.size > 0 || dirty.requests.size > 0) this.schedule(now);
+    for (const sid of failed) this.run({ type: "gone", sid }, now);
+  }
+
+  /**
+   * One alarm serves every timer: the earliest request deadline and, while anyone is logged in, the heartbeat
+   * sweep. Only ever moved earlier here; when it fires it sets the next one, or none when the lobby is empty.
+   */
+  private schedule(now: number): void {
+    const deadline = nextDeadline(this.state);
+    const sweep = this.state.users.size > 0 ? now + Math.max(1000, this.config.heartbeatTimeoutMs / 3) : null;
+    const want = deadline === null ? sweep : sweep === null ? deadline : Math.min(deadline, sweep);
+    if (want === null || (this.alarmAt !== null && this.alarmAt <= want)) return;
+    this.alarmAt = want;
+    void this.ctx.storage.setAlarm(want);
+  }
+}
+
+/** Close without caring whether the socket is already closing or gone. */
+function closeQuietly(ws: WebSocket, code: number, reason: string): void {
+  try {
+    ws.close(code, reason);
+  } catch {
+    // Already closed, or the code was not ours to send: nothing left to do.
+  }
+}

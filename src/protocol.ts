@@ -1,0 +1,345 @@
+// Parley's wire protocol: client actions, server events, and their two dialects (plain text and JSON).
+// Both dialects are rendered from the same typed events here, so they can never disagree.
+
+export const JSON_SUBPROTOCOL = "parley.v1.json";
+export type Dialect = "text" | "json";
+
+/** The heartbeat frame and its answer, handled by the runtime without waking the Lobby. */
+export const PING = "ping";
+export const PONG = "pong";
+
+export const NAME_MAX_CHARS = 32;
+export const LIST_LIMIT = 100;
+
+/** Close codes the server uses; 4xxx are Parley's own. */
+export const CloseCode = {
+  normal: 1000,
+  policy: 1008,
+  heartbeatTimeout: 4000,
+} as const;
+
+export type Status = "available" | "busy" | "pending";
+
+export type ErrorCode =
+  | "binary_frame"
+  | "too_big"
+  | "rate_limited"
+  | "bad_json"
+  | "bad_action"
+  | "unknown_command"
+  | "not_logged_in"
+  | "already_logged_in"
+  | "bad_answer"
+  | "no_request"
+  | "not_in_chat"
+  | "nothing_to_exit"
+  | "nothing_to_cancel"
+  | "empty_message";
+
+/** What a client asks for, whichever dialect it speaks. */
+export type Action =
+  | { type: "login"; name: string }
+  | { type: "connect"; to?: string }
+  | { type: "answer"; accept: boolean }
+  | { type: "say"; text: string }
+  | { type: "exit" }
+  | { type: "cancel" }
+  | { type: "list" }
+  | { type: "help" }
+  | { type: "quit" }
+  /** Input that could not be understood; the rules answer it with an error frame. */
+  | { type: "invalid"; code: ErrorCode; message: string };
+
+export type RequestFailure =
+  /** 7.1.1 */
+  | { reason: "self" }
+  /** 7.1.2: `partner` is who the requester is chatting with. */
+  | { reason: "in_chat"; partner: string }
+  /** The requester has a pending request of its own (`to`) to finish or cancel first. */
+  | { reason: "pending"; to: string }
+  /** The requester has been asked (y/n) by `from` and must answer first. */
+  | { reason: "answer_first"; from: string }
+  /** case 1 */
+  | { reason: "offline"; to: string }
+  /** case 2 / 7.1.3: chatting, or with a request pending in or out. */
+  | { reason: "busy"; to: string };
+
+export interface UserEntry {
+  name: string;
+  status: Status;
+}
+
+/** What the server tells a client. */
+export type ServerEvent =
+  | { type: "ask_name" }
+  | { type: "name_rejected"; name: string; reason: "taken" | "invalid"; detail: string }
+  | { type: "welcome"; name: string }
+  | { type: "ask_target" }
+  | ({ type: "request_failed" } & RequestFailure)
+  | { type: "request_sent"; to: string; expiresInMs: number }
+  | { type: "incoming_request"; from: string; expiresInMs: number }
+  | { type: "request_declined"; by: string }
+  | { type: "you_declined"; from: string }
+  | { type: "request_ended"; name: string; role: "sent" | "received"; reason: "withdrawn" | "offline" | "expired" }
+  | { type: "cancelled"; to: string | null }
+  | { type: "connected"; with: string }
+  | { type: "message"; from: string; text: string }
+  | { type: "partner_left"; name: string; reason: "exit" | "disconnected" }
+  | { type: "you_left"; with: string }
+  | { type: "users"; you: string; users: UserEntry[]; total: number }
+  | { type: "help" }
+  | { type: "bye" }
+  | { type: "error"; code: ErrorCode; message: string };
+
+// ---------------------------------------------------------------------------------------------
+// Names
+
+export type NameCheck = { ok: true; name: string; key: string } | { ok: false; name: string; detail: string };
+
+const NAME_CHARS = /^[\p{L}\p{N}_.-]+$/u;
+
+/** The key two names collide on: NFKC, then case-folded (and NFKC again, as folding can denormalise). */
+export function nameKey(name: string): string {
+  return name.normalize("NFKC").toLowerCase().normalize("NFKC");
+}
+
+export function checkName(raw: string): NameCheck {
+  const name = raw.normalize("NFKC").trim();
+  const chars = [...name];
+  if (chars.length === 0) return { ok: false, name, detail: "a username needs at least one character" };
+  if (chars.length > NAME_MAX_CHARS) {
+    return { ok: false, name: "", detail: `a username has at most ${NAME_MAX_CHARS} characters (that one has ${chars.length})` };
+  }
+  if (!NAME_CHARS.test(name)) {
+    const bad = chars.find((c) => !NAME_CHARS.test(c)) ?? "";
+    const what = /\s/u.test(bad)
+      ? "spaces"
+      : /\p{C}/u.test(bad)
+        ? `control or invisible characters (U+${bad.codePointAt(0)!.toString(16).toUpperCase().padStart(4, "0")})`
+        : `"${bad}"`;
+    return { ok: false, name: printable(name), detail: `${what} not allowed; use letters, digits, _ - .` };
+  }
+  return { ok: true, name, key: nameKey(name) };
+}
+
+/** A rejected name is echoed back; keep control characters out of what we echo. */
+function printable(s: string): string {
+  return s.replace(/\p{C}/gu, "?").slice(0, NAME_MAX_CHARS * 2);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Parsing client input
+
+/** What a bare text line means at this moment; the rules decide it from the sender's state. */
+export type InputMode = "name" | "target" | "answer" | "chat" | "command";
+
+const YES = new Set(["y", "yes"]);
+const NO = new Set(["n", "no"]);
+
+/** One text frame of the plain dialect. Commands are case-insensitive, with or without a leading `/`. */
+export function parseText(frame: string, mode: InputMode): Action {
+  const line = frame.replace(/\r?\n$/, "");
+  const word = line.trim().toLowerCase();
+  if (line.trimStart().startsWith("/")) return parseCommand(line.trimStart().slice(1));
+  switch (mode) {
+    case "chat":
+      // Inside a chat everything is a message except `exit`, so people can type "help me" to each other.
+      return word === "exit" ? { type: "exit" } : { type: "say", text: line };
+    case "name":
+      return word === "help" || word === "quit" ? { type: word } : { type: "login", name: line };
+    case "target":
+      if (word === "cancel" || word === "help" || word === "quit" || word === "list" || word === "who") {
+        return parseCommand(word);
+      }
+      return { type: "connect", to: line.trim() };
+    case "answer":
+      if (YES.has(word)) return { type: "answer", accept: true };
+      if (NO.has(word)) return { type: "answer", accept: false };
+      return { type: "invalid", code: "bad_answer", message: "Please answer y/n" };
+    case "command":
+      return parseCommand(line);
+  }
+}
+
+function parseCommand(text: string): Action {
+  const trimmed = text.trim();
+  const space = trimmed.search(/\s/);
+  const word = (space < 0 ? trimmed : trimmed.slice(0, space)).toLowerCase();
+  const rest = space < 0 ? "" : trimmed.slice(space + 1).trim();
+  switch (word) {
+    case "connect":
+    case "c":
+      return rest ? { type: "connect", to: rest } : { type: "connect" };
+    case "y":
+    case "yes":
+      return { type: "answer", accept: true };
+    case "n":
+    case "no":
+      return { type: "answer", accept: false };
+    case "list":
+    case "who":
+      return { type: "list" };
+    case "help":
+    case "?":
+      return { type: "help" };
+    case "exit":
+    case "cancel":
+    case "quit":
+      return { type: word };
+    case "":
+      return { type: "invalid", code: "unknown_command", message: "Type a command, or help to see them all" };
+    default:
+      return {
+        type: "invalid",
+        code: "unknown_command",
+        message: `Unknown command "${printable(word).slice(0, 32)}". Type help to see the commands`,
+      };
+  }
+}
+
+/** One frame of the JSON dialect: an object with a `type` and that action's fields. */
+export function parseJson(frame: string): Action {
+  let value: unknown;
+  try {
+    value = JSON.parse(frame);
+  } catch {
+    return { type: "invalid", code: "bad_json", message: "That frame is not valid JSON" };
+  }
+  if (typeof value !== "object" || value === null || Array.isArray(value)) {
+    return { type: "invalid", code: "bad_action", message: 'Send a JSON object with a "type", e.g. {"type":"help"}' };
+  }
+  const v = value as Record<string, unknown>;
+  const bad = (message: string): Action => ({ type: "invalid", code: "bad_action", message });
+  switch (v.type) {
+    case "login":
+      return typeof v.name === "string" ? { type: "login", name: v.name } : bad('"login" needs a string "name"');
+    case "connect":
+      if (v.to === undefined) return { type: "connect" };
+      return typeof v.to === "string" ? { type: "connect", to: v.to } : bad('"connect" needs a string "to"');
+    case "answer":
+      return typeof v.accept === "boolean" ? { type: "answer", accept: v.accept } : bad('"answer" needs a boolean "accept"');
+    case "say":
+      return typeof v.text === "string" ? { type: "say", text: v.text } : bad('"say" needs a string "text"');
+    case "exit":
+    case "cancel":
+    case "list":
+    case "help":
+    case "quit":
+      return { type: v.type };
+    default:
+      return bad(
+        typeof v.type === "string"
+          ? `Unknown action type "${printable(v.type).slice(0, 32)}"`
+          : 'A JSON action needs a string "type"',
+      );
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Rendering server events
+
+export function render(event: ServerEvent, dialect: Dialect): string[] {
+  return dialect === "json" ? [JSON.stringify(event)] : renderText(event);
+}
+
+export const COMMAND_SUMMARY = "Commands: connect <name>, list, exit, cancel, help, quit";
+
+export const HELP_LINES = [
+  "connect <name>  ask someone to chat (or just connect, then the name)",
+  "y / n           answer a request",
+  "list (or who)   who is online, and who is free",
+  "exit            leave the chat you are in",
+  "cancel          withdraw the request you sent",
+  "help            this list",
+  "quit            disconnect",
+  "In a chat every line you type goes to your partner; /list, /help, /quit still work there.",
+];
+
+const seconds = (ms: number) => Math.max(1, Math.round(ms / 1000));
+
+/** The plain dialect: one line per WebSocket frame, as wscat shows it. */
+export function renderText(e: ServerEvent): string[] {
+  switch (e.type) {
+    case "ask_name":
+      return ["Please enter a username:"];
+    case "name_rejected":
+      return e.reason === "taken"
+        ? [`Username ${e.name} is taken`]
+        : [`That username is not allowed: ${e.detail}`];
+    case "welcome":
+      return [`Welcome, ${e.name}!`, COMMAND_SUMMARY];
+    case "ask_target":
+      return ["Who do you want to connect with?"];
+    case "request_failed":
+      switch (e.reason) {
+        case "self":
+          return ["You can't connect with yourself"];
+        case "in_chat":
+          return [`You are already connected with ${e.partner}; exit that connection first`];
+        case "pending":
+          return [`You are already waiting for ${e.to} to answer; type cancel to withdraw that request first`];
+        case "answer_first":
+          return [`${e.from} is trying to connect with you; answer that first (y/n)`];
+        case "offline":
+          return [`${e.to} is not online`];
+        case "busy":
+          return [`${e.to} is busy in a conversation`];
+      }
+    // falls through only if a new reason is added without text; TypeScript flags that
+    case "request_sent":
+      return [`Waiting for ${e.to} to answer (the request expires in ${seconds(e.expiresInMs)} s; type cancel to withdraw it)`];
+    case "incoming_request":
+      return [`${e.from} is trying to connect with you (y/n)`];
+    case "request_declined":
+      return [`${e.by} declined connection request`];
+    case "you_declined":
+      return [`You declined the request from ${e.from}`];
+    case "request_ended":
+      if (e.reason === "withdrawn") return [`${e.name} withdrew the request`];
+      if (e.reason === "offline") return [`${e.name} went offline`];
+      return e.role === "sent"
+        ? [`Your request to ${e.name} expired without an answer`]
+        : [`The request from ${e.name} expired`];
+    case "cancelled":
+      return [e.to ? `You withdrew your request to ${e.to}` : "Cancelled"];
+    case "connected":
+      return [`You are now connected with ${e.with}`];
+    case "message":
+      // A line break inside a message must not let the sender forge a server line.
+      return e.text.split(/\r?\n/).map((line) => `${e.from}: ${line}`);
+    case "partner_left":
+      return [e.reason === "exit" ? `${e.name} has left the chat` : `${e.name} has left the chat (disconnected)`];
+    case "you_left":
+      return [`You left the chat with ${e.with}`];
+    case "users": {
+      const lines = [`${e.total} online:`];
+      for (const u of e.users) lines.push(`  ${u.name}${u.name === e.you ? " (you)" : ""} - ${u.status}`);
+      if (e.total > e.users.length) lines.push(`  ...and ${e.total - e.users.length} more`);
+      return lines;
+    }
+    case "help":
+      return HELP_LINES;
+    case "bye":
+      return ["Goodbye"];
+    case "error":
+      return [e.message];
+  }
+}
+
+/** UTF-8 length without allocating, for the size limit on every frame. */
+export function utf8Length(s: string): number {
+  let bytes = 0;
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c < 0x80) bytes += 1;
+    else if (c < 0x800) bytes += 2;
+    else if (c >= 0xd800 && c <= 0xdbff && i + 1 < s.length) {
+      const next = s.charCodeAt(i + 1);
+      if (next >= 0xdc00 && next <= 0xdfff) {
+        bytes += 4;
+        i++;
+      } else bytes += 3;
+    } else bytes += 3;
+  }
+  return bytes;
+}

@@ -1,0 +1,430 @@
+// The matchmaking rules: who may connect to whom and what each side is told.
+// No sockets, storage or clocks: `step` takes the state, one input and the time, updates the state and returns
+// the effects, so every case of the seed is unit-tested directly and the Lobby only moves bytes.
+
+import type { Config } from "./config";
+import {
+  type Action,
+  type ErrorCode,
+  type InputMode,
+  type RequestFailure,
+  type ServerEvent,
+  type Status,
+  type UserEntry,
+  CloseCode,
+  LIST_LIMIT,
+  checkName,
+  nameKey,
+} from "./protocol";
+
+/** One logged-in user: the seed's `Clients[username]` = { socket, engaged, connected_with }. */
+export interface User {
+  /** The name as the user typed it (NFKC), for display. */
+  name: string;
+  /** The socket the user is logged in on. */
+  sid: string;
+  /** Key of the chat partner, or null. */
+  peer: string | null;
+}
+
+/** A pending request: the seed's `Connection_requests[other_user] = username`. */
+export interface PendingRequest {
+  from: string;
+  deadline: number;
+}
+
+/** One socket, logged in or not. */
+export interface Session {
+  /** Key of the user logged in on this socket; null while it is still choosing a name. */
+  key: string | null;
+  /** The socket typed a bare `connect` and its next line is the name to connect with. */
+  awaitingTarget: boolean;
+}
+
+/**
+ * Maps, not plain objects: keys come from user input, and a user called `__proto__` must be just a user.
+ * Everything is plain data, so the whole state survives structured cloning.
+ */
+export interface State {
+  users: Map<string, User>;
+  /** target key -> request */
+  requests: Map<string, PendingRequest>;
+  /** requester key -> target key; an index over `requests`, kept in step with it */
+  outgoing: Map<string, string>;
+  /** socket id -> session */
+  sessions: Map<string, Session>;
+}
+
+export type Input =
+  | { type: "open"; sid: string }
+  | { type: "action"; sid: string; action: Action }
+  /** The socket closed, errored, failed a send or was swept: the seed's case 4. */
+  | { type: "gone"; sid: string }
+  /** Time passed: expire the requests whose deadline is due. */
+  | { type: "tick" };
+
+export type Effect =
+  | { type: "send"; sid: string; event: ServerEvent }
+  | { type: "close"; sid: string; code: number; reason: string };
+
+/** What a step changed, so the Lobby writes exactly that to storage and attachments. */
+export interface Dirty {
+  users: Set<string>;
+  requests: Set<string>;
+  sessions: Set<string>;
+}
+
+export interface StepResult {
+  effects: Effect[];
+  dirty: Dirty;
+}
+
+export type RulesConfig = Pick<Config, "requestTimeoutMs">;
+
+export function emptyState(): State {
+  return { users: new Map(), requests: new Map(), outgoing: new Map(), sessions: new Map() };
+}
+
+export function statusOf(state: State, key: string): Status {
+  if (state.users.get(key)?.peer) return "busy";
+  if (state.requests.has(key) || state.outgoing.has(key)) return "pending";
+  return "available";
+}
+
+/** What a bare text line from this socket means now. */
+export function inputMode(state: State, sid: string): InputMode {
+  const session = state.sessions.get(sid);
+  if (!session?.key) return "name";
+  if (state.users.get(session.key)?.peer) return "chat";
+  if (state.requests.has(session.key)) return "answer";
+  return session.awaitingTarget ? "target" : "command";
+}
+
+/** The earliest request deadline, or null when nothing is pending. */
+export function nextDeadline(state: State): number | null {
+  let next: number | null = null;
+  for (const r of state.requests.values()) if (next === null || r.deadline < next) next = r.deadline;
+  return next;
+}
+
+export function step(state: State, input: Input, now: number, config: RulesConfig): StepResult {
+  const t = new Turn(state, now, config);
+  switch (input.type) {
+    case "open":
+      state.sessions.set(input.sid, { key: null, awaitingTarget: false });
+      t.dirty.sessions.add(input.sid);
+      t.send(input.sid, { type: "ask_name" });
+      break;
+    case "action":
+      if (state.sessions.has(input.sid)) t.act(input.sid, input.action);
+      break;
+    case "gone":
+      t.depart(input.sid);
+      break;
+    case "tick":
+      t.expire();
+      break;
+  }
+  return { effects: t.effects, dirty: t.dirty };
+}
+
+/** One step's working set: the state being changed, what to send, and what changed. */
+class Turn {
+  readonly effects: Effect[] = [];
+  readonly dirty: Dirty = { users: new Set(), requests: new Set(), sessions: new Set() };
+
+  constructor(
+    private readonly s: State,
+    private readonly now: number,
+    private readonly config: RulesConfig,
+  ) {}
+
+  send(sid: string, event: ServerEvent): void {
+    this.effects.push({ type: "send", sid, event });
+  }
+
+  private tell(key: string, event: ServerEvent): void {
+    const user = this.s.users.get(key);
+    if (user) this.send(user.sid, event);
+  }
+
+  private error(sid: string, code: ErrorCode, message: string): void {
+    this.send(sid, { type: "error", code, message });
+  }
+
+  act(sid: string, action: Action): void {
+    const session = this.s.sessions.get(sid)!;
+    if (action.type === "help") return this.send(sid, { type: "help" });
+    if (action.type === "quit") {
+      this.send(sid, { type: "bye" });
+      this.effects.push({ type: "close", sid, code: CloseCode.normal, reason: "bye" });
+      return this.depart(sid);
+    }
+    if (action.type === "invalid") return this.invalid(sid, session, action.code, action.message);
+    if (!session.key) {
+      if (action.type === "login") return this.login(sid, session, action.name);
+      return this.error(sid, "not_logged_in", "Please enter a username first");
+    }
+    const key = session.key;
+    switch (action.type) {
+      case "login":
+        return this.error(sid, "already_logged_in", `You are already logged in as ${this.s.users.get(key)!.name}`);
+      case "connect":
+        return this.connect(sid, session, key, action.to);
+      case "answer":
+        return this.answer(sid, key, action.accept);
+      case "say":
+        return this.say(sid, key, action.text);
+      case "exit":
+        return this.exit(sid, key);
+      case "cancel":
+        return this.cancel(sid, session, key);
+      case "list":
+        return this.list(sid, key);
+    }
+  }
+
+  private invalid(sid: string, session: Session, code: ErrorCode, message: string): void {
+    const from = session.key ? this.s.requests.get(session.key)?.from : undefined;
+    if (code === "bad_answer" && from) {
+      message = `Please answer y/n: ${this.s.users.get(from)?.name ?? from} is trying to connect with you`;
+    }
+    this.error(sid, code, message);
+  }
+
+  private login(sid: string, session: Session, raw: string): void {
+    const check = checkName(raw);
+    if (!check.ok) {
+      this.send(sid, { type: "name_rejected", name: check.name, reason: "invalid", detail: check.detail });
+      return this.send(sid, { type: "ask_name" });
+    }
+    if (this.s.users.has(check.key)) {
+      this.send(sid, {
+        type: "name_rejected",
+        name: check.name,
+        reason: "taken",
+        detail: "someone online already has that name (names are compared ignoring case)",
+      });
+      return this.send(sid, { type: "ask_name" });
+    }
+    this.s.users.set(check.key, { name: check.name, sid, peer: null });
+    session.key = check.key;
+    this.dirty.users.add(check.key);
+    this.dirty.sessions.add(sid);
+    this.send(sid, { type: "welcome", name: check.name });
+  }
+
+  private setAwaiting(sid: string, session: Session, awaiting: boolean): void {
+    if (session.awaitingTarget === awaiting) return;
+    session.awaitingTarget = awaiting;
+    this.dirty.sessions.add(sid);
+  }
+
+  private connect(sid: string, session: Session, key: string, to: string | undefined): void {
+    const me = this.s.users.get(key)!;
+    const fail = (failure: RequestFailure) => {
+      this.setAwaiting(sid, session, false);
+      this.send(sid, { type: "request_failed", ...failure });
+    };
+    const targetKey = to === undefined ? undefined : nameKey(to.trim());
+    // The seed's order: 7.1.1 yourself, 7.1.2 already connected, then the target's state.
+    if (targetKey === key) return fail({ reason: "self" });
+    if (me.peer) return fail({ reason: "in_chat", partner: this.s.users.get(me.peer)!.name });
+    const incoming = this.s.requests.get(key);
+    if (incoming) return fail({ reason: "answer_first", from: this.s.users.get(incoming.from)!.name });
+    const outgoing = this.s.outgoing.get(key);
+    if (outgoing) return fail({ reason: "pending", to: this.s.users.get(outgoing)!.name });
+    if (to === undefined) {
+      this.setAwaiting(sid, session, true);
+      return this.send(sid, { type: "ask_target" });
+    }
+    if (!to.trim()) {
+      this.setAwaiting(sid, session, true);
+      return this.send(sid, { type: "ask_target" });
+    }
+    const target = this.s.users.get(targetKey!);
+    if (!target) return fail({ reason: "offline", to: shorten(to.trim()) });
+    if (statusOf(this.s, targetKey!) !== "available") return fail({ reason: "busy", to: target.name });
+
+    this.setAwaiting(sid, session, false);
+    const targetSession = this.s.sessions.get(target.sid);
+    if (targetSession) this.setAwaiting(target.sid, targetSession, false);
+    this.s.requests.set(targetKey!, { from: key, deadline: this.now + this.config.requestTimeoutMs });
+    this.s.outgoing.set(key, targetKey!);
+    this.dirty.requests.add(targetKey!);
+    const expiresInMs = this.config.requestTimeoutMs;
+    this.send(target.sid, { type: "incoming_request", from: me.name, expiresInMs });
+    this.send(sid, { type: "request_sent", to: target.name, expiresInMs });
+  }
+
+  private dropRequest(target: string): PendingRequest | undefined {
+    const request = this.s.requests.get(target);
+    if (!request) return undefined;
+    this.s.requests.delete(target);
+    this.s.outgoing.delete(request.from);
+    this.dirty.requests.add(target);
+    return request;
+  }
+
+  private answer(sid: string, key: string, accept: boolean): void {
+    const request = this.dropRequest(key);
+    if (!request) return this.error(sid, "no_request", "There is no request to answer");
+    const me = this.s.users.get(key)!;
+    const requester = this.s.users.get(request.from)!;
+    if (!accept) {
+      this.send(requester.sid, { type: "request_declined", by: me.name });
+      return this.send(sid, { type: "you_declined", from: requester.name });
+    }
+    me.peer = request.from;
+    requester.peer = key;
+    this.dirty.users.add(key).add(request.from);
+    this.send(requester.sid, { type: "connected", with: me.name });
+    this.send(sid, { type: "connected", with: requester.name });
+  }
+
+  private say(sid: string, key: string, text: string): void {
+    const peer = this.s.users.get(key)!.peer;
+    if (!peer) return this.error(sid, "not_in_chat", "You are not in a chat; type connect <name> to start one");
+    if (text.trim() === "") return this.error(sid, "empty_message", "Empty message not sent");
+    const me = this.s.users.get(key)!;
+    this.tell(peer, { type: "message", from: me.name, text });
+  }
+
+  /** Ends `key`'s chat, if any; the partner is told once, with the reason. */
+  private unpair(key: string, reason: "exit" | "disconnected"): string | null {
+    const me = this.s.users.get(key);
+    const partner = me?.peer ? this.s.users.get(me.peer) : undefined;
+    if (!me?.peer) return null;
+    const partnerKey = me.peer;
+    me.peer = null;
+    this.dirty.users.add(key).add(partnerKey);
+    if (partner?.peer === key) {
+      partner.peer = null;
+      this.send(partner.sid, { type: "partner_left", name: me.name, reason });
+    }
+    return partner?.name ?? null;
+  }
+
+  private exit(sid: string, key: string): void {
+    const partner = this.unpair(key, "exit");
+    if (partner !== null) return this.send(sid, { type: "you_left", with: partner });
+    const outgoing = this.s.outgoing.get(key);
+    this.error(
+      sid,
+      "nothing_to_exit",
+      outgoing
+        ? `You are not in a chat; type cancel to withdraw your request to ${this.s.users.get(outgoing)!.name}`
+        : "You are not in a chat; there is nothing to exit",
+    );
+  }
+
+  private cancel(sid: string, session: Session, key: string): void {
+    const target = this.s.outgoing.get(key);
+    if (target) {
+      this.dropRequest(target);
+      const name = this.s.users.get(target)!.name;
+      this.tell(target, { type: "request_ended", name: this.s.users.get(key)!.name, role: "received", reason: "withdrawn" });
+      return this.send(sid, { type: "cancelled", to: name });
+    }
+    if (session.awaitingTarget) {
+      this.setAwaiting(sid, session, false);
+      return this.send(sid, { type: "cancelled", to: null });
+    }
+    this.error(sid, "nothing_to_cancel", "You have no request to cancel");
+  }
+
+  private list(sid: string, key: string): void {
+    const all = [...this.s.users.entries()];
+    const users: UserEntry[] = all
+      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+      .slice(0, LIST_LIMIT)
+      .map(([k, u]) => ({ name: u.name, status: statusOf(this.s, k) }));
+    this.send(sid, { type: "users", you: this.s.users.get(key)!.name, users, total: all.length });
+  }
+
+  /** Case 4: the socket is gone. Idempotent: a second call for the same socket does nothing. */
+  depart(sid: string): void {
+    const session = this.s.sessions.get(sid);
+    if (!session) return;
+    this.s.sessions.delete(sid);
+    this.dirty.sessions.add(sid);
+    const key = session.key;
+    const me = key ? this.s.users.get(key) : undefined;
+    if (!key || !me || me.sid !== sid) return;
+    this.unpair(key, "disconnected");
+    const incoming = this.dropRequest(key);
+    if (incoming) this.tell(incoming.from, { type: "request_ended", name: me.name, role: "sent", reason: "offline" });
+    const target = this.s.outgoing.get(key);
+    if (target) {
+      this.dropRequest(target);
+      this.tell(target, { type: "request_ended", name: me.name, role: "received", reason: "offline" });
+    }
+    this.s.users.delete(key);
+    this.dirty.users.add(key);
+  }
+
+  expire(): void {
+    for (const [target, request] of [...this.s.requests]) {
+      if (request.deadline > this.now) continue;
+      this.dropRequest(target);
+      const from = this.s.users.get(request.from);
+      const to = this.s.users.get(target);
+      if (from && to) {
+        this.send(from.sid, { type: "request_ended", name: to.name, role: "sent", reason: "expired" });
+        this.send(to.sid, { type: "request_ended", name: from.name, role: "received", reason: "expired" });
+      }
+    }
+  }
+}
+
+/** A name that is not online is echoed back; bound what we echo. */
+function shorten(s: string): string {
+  const chars = [...s.replace(/\p{C}/gu, "?")];
+  return chars.length > 40 ? chars.slice(0, 40).join("") + "..." : s.replace(/\p{C}/gu, "?");
+}
+
+/**
+ * Rebuild after a wake or a restart: the users and requests from storage, the sessions from the live sockets'
+ * attachments. Rows whose socket is gone (a deploy or crash closed it while the object was down) are departed
+ * like any closed socket, so no ghost stays online and no stale request survives.
+ */
+export function restore(
+  sessions: Map<string, Session>,
+  users: Map<string, User>,
+  requests: Map<string, PendingRequest>,
+  now: number,
+  config: RulesConfig,
+): { state: State; result: StepResult } {
+  const state: State = { users, requests, outgoing: new Map(), sessions };
+  const t = new Turn(state, now, config);
+  for (const [target, r] of requests) {
+    if (users.has(target) && users.has(r.from) && !state.outgoing.has(r.from)) state.outgoing.set(r.from, target);
+    else {
+      requests.delete(target);
+      t.dirty.requests.add(target);
+    }
+  }
+  for (const [key, user] of users) {
+    const session = sessions.get(user.sid);
+    if (session?.key === key) continue;
+    // Depart the ghost through a session of its own, so its partner and requests are told like any departure.
+    sessions.set(user.sid, { key, awaitingTarget: false });
+    t.depart(user.sid);
+  }
+  for (const [sid, session] of sessions) {
+    if (!session.key || users.get(session.key)?.sid === sid) continue;
+    // A live socket whose user row is missing (storage was lost): it has to pick its name again.
+    session.key = null;
+    t.dirty.sessions.add(sid);
+    t.send(sid, { type: "ask_name" });
+  }
+  for (const [key, user] of users) {
+    const partner = user.peer;
+    if (partner && users.get(partner)?.peer !== key) {
+      user.peer = null;
+      t.dirty.users.add(key);
+      t.send(user.sid, { type: "partner_left", name: users.get(partner)?.name ?? partner, reason: "disconnected" });
+    }
+  }
+  return { state, result: { effects: t.effects, dirty: t.dirty } };
+}
