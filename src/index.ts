@@ -7,7 +7,7 @@ export { Lobby } from "./lobby";
 
 /** Lobby names share the username alphabet; the default is the one lobby everybody meets in. */
 const LOBBY_NAME = /^[A-Za-z0-9_.-]{1,64}$/;
-export const DEFAULT_LOBBY = "lobby";
+const DEFAULT_LOBBY = "lobby";
 
 const app = new Hono<{ Bindings: Env }>();
 

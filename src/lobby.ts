@@ -147,6 +147,7 @@ export class Lobby extends DurableObject<Env> {
   override async webSocketError(ws: WebSocket, error: unknown): Promise<void> {
     console.warn("webSocketError", { sid: this.connOf(ws)?.att.sid, error: String(error) });
     this.departed(ws);
+    closeQuietly(ws, 1011, "socket error");
   }
 
   override async alarm(): Promise<void> {

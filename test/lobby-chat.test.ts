@@ -1,0 +1,73 @@
+import { describe, expect, it } from "vitest";
+import { chatting, freshLobby, login } from "./support/lobby";
+
+describe("chatting (seed case 32 and case 5)", () => {
+  it("relays every line both ways, prefixed with the sender's name", async () => {
+    const lobby = freshLobby();
+    const [alice, bob] = await chatting(lobby, "alice", "bob");
+    // In lockstep: the test harness wraps the Lobby so that each event first awaits a module import, which can
+    // reorder frames sent back to back. Pipelined ordering is tested against wrangler dev (test/e2e).
+    for (let i = 0; i < 20; i++) {
+      alice.send(`a${i}`);
+      await bob.expect(`alice: a${i}`);
+      bob.send(`b${i}`);
+      await alice.expect(`bob: b${i}`);
+    }
+  });
+
+  it("treats words that are commands elsewhere as chat, except exit and /commands", async () => {
+    const lobby = freshLobby();
+    const [alice, bob] = await chatting(lobby, "alice", "bob");
+    for (const line of ["help", "list", "connect carol", "y", "quit", "cancel"]) {
+      alice.send(line);
+      await bob.expect(`alice: ${line}`);
+    }
+    alice.send("/help");
+    await alice.expect("connect <name>");
+  });
+
+  it("splits a multi-line message so that every line shows who sent it", async () => {
+    const lobby = freshLobby();
+    const [alice, bob] = await chatting(lobby, "alice", "bob");
+    alice.send("hi\nbob has left the chat");
+    await bob.expect("alice: hi");
+    await bob.expect("alice: bob has left the chat");
+  });
+
+  it("case 5: exit ends the chat, tells the partner, and both can connect again", async () => {
+    const lobby = freshLobby();
+    const [alice, bob] = await chatting(lobby, "alice", "bob");
+    alice.send("exit");
+    await alice.expect("You left the chat with bob");
+    await bob.expect(/^alice has left the chat$/);
+    bob.send("hello?");
+    await bob.expect('Unknown command "hello?"');
+    const carol = await login(lobby, "carol");
+    bob.send("connect carol");
+    await carol.expect("bob is trying to connect with you (y/n)");
+    carol.send("n");
+    await bob.until("carol declined connection request");
+    alice.send("connect bob");
+    await bob.expect("alice is trying to connect with you (y/n)");
+  });
+
+  it("says there is nothing to exit outside a chat", async () => {
+    const lobby = freshLobby();
+    const alice = await login(lobby, "alice");
+    alice.send("exit");
+    await alice.expect("You are not in a chat; there is nothing to exit");
+  });
+
+  it("does not deliver a message to anyone but the partner", async () => {
+    const lobby = freshLobby();
+    const [alice, bob] = await chatting(lobby, "alice", "bob");
+    const [carol, dave] = await chatting(lobby, "carol", "dave");
+    alice.send("for bob only");
+    carol.send("for dave only");
+    await bob.expect("alice: for bob only");
+    await dave.expect("carol: for dave only");
+    await alice.expectQuiet();
+    await carol.expectQuiet();
+    expect(bob.unread()).toEqual([]);
+  });
+});

@@ -1,0 +1,70 @@
+// Opens real WebSockets to the worker (SELF) inside the Workers test runtime, each test in a fresh lobby.
+
+import { SELF, env, runInDurableObject } from "cloudflare:test";
+import { afterEach } from "vitest";
+import { JSON_SUBPROTOCOL } from "../../src/protocol";
+import type { Attachment, Lobby } from "../../src/lobby";
+import { Peer } from "./peer";
+
+const opened: Peer[] = [];
+
+// Close what each test opened, so no socket outlives its test (workerd logs a disconnect for each one left).
+afterEach(() => {
+  for (const peer of opened.splice(0)) if (!peer.closed) peer.close(1000, "test over");
+});
+
+export function freshLobby(): string {
+  return `t-${crypto.randomUUID()}`;
+}
+
+export async function open(lobby: string, label: string, opts: { json?: boolean } = {}): Promise<Peer> {
+  const headers: Record<string, string> = { Upgrade: "websocket" };
+  if (opts.json) headers["Sec-WebSocket-Protocol"] = JSON_SUBPROTOCOL;
+  const res = await SELF.fetch(`http://parley.test/ws?lobby=${lobby}`, { headers });
+  if (res.status !== 101 || !res.webSocket) throw new Error(`upgrade failed: ${res.status} ${await res.text()}`);
+  const ws = res.webSocket;
+  const peer = new Peer(label, ws);
+  opened.push(peer);
+  ws.accept();
+  return peer;
+}
+
+/** Opens a text-dialect socket and logs in as `name`, consuming the greeting. */
+export async function login(lobby: string, name: string): Promise<Peer> {
+  const peer = await open(lobby, name);
+  await peer.expect("username");
+  peer.send(name);
+  await peer.expect(`Welcome, ${name}`);
+  await peer.expect("Commands:");
+  return peer;
+}
+
+/** Logs in two users and connects them; returns [requester, target]. */
+export async function chatting(lobby: string, a: string, b: string): Promise<[Peer, Peer]> {
+  const pa = await login(lobby, a);
+  const pb = await login(lobby, b);
+  pa.send(`connect ${b}`);
+  await pb.expect(`${a} is trying to connect with you (y/n)`);
+  await pa.expect(`Waiting for ${b}`);
+  pb.send("y");
+  await pa.expect(`You are now connected with ${b}`);
+  await pb.expect(`You are now connected with ${a}`);
+  return [pa, pb];
+}
+
+export function lobbyStub(lobby: string): DurableObjectStub<Lobby> {
+  return env.LOBBY.get(env.LOBBY.idFromName(lobby));
+}
+
+/** Runs `fn` inside the Lobby with the server side of the socket that `name` is logged in on. */
+export function withServerSocket<R>(
+  lobby: string,
+  name: string,
+  fn: (instance: Lobby, ws: WebSocket, state: DurableObjectState) => R | Promise<R>,
+): Promise<R> {
+  return runInDurableObject(lobbyStub(lobby), (instance: Lobby, state) => {
+    const ws = state.getWebSockets().find((w) => (w.deserializeAttachment() as Attachment | null)?.key === name.toLowerCase());
+    if (!ws) throw new Error(`no server socket for ${name}`);
+    return fn(instance, ws, state);
+  });
+}

@@ -1,0 +1,37 @@
+import { SELF } from "cloudflare:test";
+import { describe, expect, it } from "vitest";
+
+describe("the worker", () => {
+  it("answers /health", async () => {
+    const res = await SELF.fetch("http://parley.test/health");
+    expect(res.status).toBe(200);
+    expect(await res.json()).toEqual({ ok: true });
+  });
+
+  it("explains itself with 426 when /ws is fetched without a WebSocket upgrade", async () => {
+    const res = await SELF.fetch("http://parley.test/ws");
+    expect(res.status).toBe(426);
+    expect(await res.text()).toContain("wscat -c ws://");
+  });
+
+  it("refuses a lobby name outside the allowed alphabet", async () => {
+    const res = await SELF.fetch("http://parley.test/ws?lobby=no%20spaces", { headers: { Upgrade: "websocket" } });
+    expect(res.status).toBe(400);
+  });
+
+  it("upgrades /ws and greets with the username question", async () => {
+    const res = await SELF.fetch("http://parley.test/ws", { headers: { Upgrade: "websocket" } });
+    expect(res.status).toBe(101);
+    const ws = res.webSocket!;
+    const first = new Promise<string>((resolve) => ws.addEventListener("message", (e) => resolve(e.data as string)));
+    ws.accept();
+    expect(await first).toMatch(/username/i);
+    ws.close(1000, "done");
+  });
+
+  it("serves the web client from public/", async () => {
+    const res = await SELF.fetch("http://parley.test/");
+    expect(res.status).toBe(200);
+    expect(await res.text()).toContain("Parley");
+  });
+});
