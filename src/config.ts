@@ -31,7 +31,7 @@ export const CONFIG_VARS: Record<keyof Config, string> = {
 };
 
 /**
- * A missing, empty or nonsensical value falls back to the default rather than throwing:
+ * A missing, empty, fractional or nonsensical value falls back to the default rather than throwing:
  * a typo in wrangler.toml must not take the lobby down.
  */
 export function readConfig(env: Partial<Record<string, unknown>>): Config {
@@ -39,7 +39,10 @@ export function readConfig(env: Partial<Record<string, unknown>>): Config {
   for (const key of Object.keys(CONFIG_VARS) as (keyof Config)[]) {
     const raw = env[CONFIG_VARS[key]];
     const value = typeof raw === "number" ? raw : typeof raw === "string" && raw.trim() !== "" ? Number(raw) : NaN;
-    if (Number.isFinite(value) && value > 0) config[key] = value;
+    // A rate may be a fraction (0.5 = one message every two seconds); every other setting is a whole count
+    // of bytes, messages or milliseconds, and at least 1.
+    const ok = key === "ratePerSecond" ? Number.isFinite(value) && value > 0 : Number.isSafeInteger(value) && value >= 1;
+    if (ok) config[key] = value;
   }
   return config;
 }

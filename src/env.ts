@@ -11,3 +11,12 @@ export interface Env {
   REQUEST_TIMEOUT_MS?: string;
   HEARTBEAT_TIMEOUT_MS?: string;
 }
+
+// `cloudflare:test` and `cloudflare:workers` type their `env` as Cloudflare.Env: make it ours.
+declare global {
+  namespace Cloudflare {
+    interface Env extends ParleyEnv {}
+  }
+}
+
+type ParleyEnv = Env;

@@ -138,7 +138,7 @@ export class Lobby extends DurableObject<Env> {
     }
   }
 
-  override async webSocketClose(ws: WebSocket, code: number, reason: string): Promise<void> {
+  override async webSocketClose(ws: WebSocket, code: number, reason: string, _wasClean?: boolean): Promise<void> {
     this.departed(ws);
     // Complete the closing handshake; 1005/1006/1015 are reserved and can never be sent back.
     if (code !== 1005 && code !== 1006 && code !== 1015) closeQuietly(ws, code, reason);
@@ -257,7 +257,9 @@ export class Lobby extends DurableObject<Env> {
       const session = this.state.sessions.get(sid);
       if (!conn) continue;
       if (!session) {
+        // Gone: frames still queued behind its close find nothing and get no answer.
         this.conns.delete(sid);
+        this.byWs.delete(conn.ws);
         continue;
       }
       conn.att.key = session.key;

@@ -255,6 +255,9 @@ export const HELP_LINES = [
   "In a chat every line you type goes to your partner; /list, /help, /quit still work there.",
 ];
 
+/** C0 controls but tab, DEL, and C1 controls (which include the 8-bit escape introducers). */
+const UNSAFE_IN_TERMINAL = /[\u0000-\u0008\u000b-\u001f\u007f-\u009f]/g;
+
 const seconds = (ms: number) => Math.max(1, Math.round(ms / 1000));
 
 /** The plain dialect: one line per WebSocket frame, as wscat shows it. */
@@ -305,8 +308,9 @@ export function renderText(e: ServerEvent): string[] {
     case "connected":
       return [`You are now connected with ${e.with}`];
     case "message":
-      // A line break inside a message must not let the sender forge a server line.
-      return e.text.split(/\r?\n/).map((line) => `${e.from}: ${line}`);
+      // A line break, carriage return or terminal escape inside a message must not let the sender forge a
+      // server line: each line gets the sender's name and other control characters are shown as U+FFFD.
+      return e.text.split(/\r\n|[\r\n]/).map((line) => `${e.from}: ${line.replace(UNSAFE_IN_TERMINAL, "\uFFFD")}`);
     case "partner_left":
       return [e.reason === "exit" ? `${e.name} has left the chat` : `${e.name} has left the chat (disconnected)`];
     case "you_left":

@@ -24,9 +24,10 @@ export function fullBucket(limit: RateLimit, now: number): Bucket {
  * ignored every one of those answers and is `flooding`.
  */
 export function take(bucket: Bucket, now: number, limit: RateLimit): Verdict {
+  // A clock that steps back credits nothing and does not move `at` back (which would credit twice).
   const elapsed = Math.max(0, now - bucket.at);
   bucket.tokens = Math.min(limit.rateBurst, bucket.tokens + (elapsed * limit.ratePerSecond) / 1000);
-  bucket.at = now;
+  bucket.at = Math.max(bucket.at, now);
   if (bucket.tokens >= 1) {
     bucket.tokens -= 1;
     bucket.strikes = 0;

@@ -398,18 +398,23 @@ export function restore(
   const state: State = { users, requests, outgoing: new Map(), sessions };
   const t = new Turn(state, now, config);
   for (const [target, r] of requests) {
-    if (users.has(target) && users.has(r.from) && !state.outgoing.has(r.from)) state.outgoing.set(r.from, target);
-    else {
-      requests.delete(target);
-      t.dirty.requests.add(target);
+    if (users.has(target) && users.has(r.from) && !state.outgoing.has(r.from)) {
+      state.outgoing.set(r.from, target);
+      continue;
     }
+    requests.delete(target);
+    t.dirty.requests.add(target);
+    const to = users.get(target);
+    if (to) t.send(to.sid, { type: "request_ended", name: r.from, role: "received", reason: "offline" });
   }
   for (const [key, user] of users) {
-    const session = sessions.get(user.sid);
-    if (session?.key === key) continue;
-    // Depart the ghost through a session of its own, so its partner and requests are told like any departure.
-    sessions.set(user.sid, { key, awaitingTarget: false });
-    t.depart(user.sid);
+    if (sessions.get(user.sid)?.key === key) continue;
+    // Depart the ghost through a session of its own (never a live socket's), so its partner and requests are
+    // told like any departure.
+    const ghost = `ghost:${key}`;
+    user.sid = ghost;
+    sessions.set(ghost, { key, awaitingTarget: false });
+    t.depart(ghost);
   }
   for (const [sid, session] of sessions) {
     if (!session.key || users.get(session.key)?.sid === sid) continue;

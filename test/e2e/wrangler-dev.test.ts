@@ -1,0 +1,98 @@
+// The same Lobby under `wrangler dev`, over real loopback TCP: what a wscat user gets.
+
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { type DevServer, startDevServer } from "./dev-server.ts";
+import { connect, login } from "./support.ts";
+
+let dev: DevServer;
+beforeAll(async () => {
+  dev = await startDevServer();
+});
+afterAll(async () => {
+  await dev?.stop();
+});
+
+const lobbyUrl = () => `${dev.wsUrl}?lobby=e2e-${crypto.randomUUID()}`;
+
+describe("Parley under wrangler dev", () => {
+  it("answers a plain GET on /ws with 426 and a hint", async () => {
+    const res = await fetch(`${dev.url}/ws`);
+    expect(res.status).toBe(426);
+    expect(await res.text()).toContain("wscat");
+  });
+
+  it("serves the web client at /", async () => {
+    const res = await fetch(`${dev.url}/`);
+    expect(res.status).toBe(200);
+    expect(res.headers.get("content-type")).toContain("text/html");
+  });
+
+  it("runs the seed's whole flow: request, decline, request, accept, chat, exit", async () => {
+    const url = lobbyUrl();
+    const alice = await login(url, "alice");
+    const bob = await login(url, "bob");
+    alice.send("connect");
+    await alice.expect("Who do you want to connect with?");
+    alice.send("bob");
+    await alice.expect("Waiting for bob to answer");
+    await bob.expect("alice is trying to connect with you (y/n)");
+    bob.send("n");
+    await bob.expect("You declined the request from alice");
+    await alice.expect("bob declined connection request");
+    alice.send("connect bob");
+    await alice.expect("Waiting for bob");
+    await bob.expect("alice is trying to connect with you (y/n)");
+    bob.send("y");
+    await bob.expect("You are now connected with alice");
+    await alice.expect("You are now connected with bob");
+    alice.send("hi bob");
+    await bob.expect("alice: hi bob");
+    bob.send("hi alice");
+    await alice.expect("bob: hi alice");
+    bob.send("exit");
+    await bob.expect("You left the chat with alice");
+    await alice.expect(/^bob has left the chat$/);
+  });
+
+  it("relays pipelined messages both ways in order, none lost", async () => {
+    const url = lobbyUrl();
+    const alice = await login(url, "alice");
+    const bob = await login(url, "bob");
+    alice.send("connect bob");
+    await bob.expect("(y/n)");
+    bob.send("y");
+    await alice.until("You are now connected with bob");
+    await bob.expect("You are now connected with alice");
+    // Within the default rate limit (burst 40): 35 each way, sent back to back without waiting.
+    for (let i = 0; i < 35; i++) {
+      alice.send(`a${i}`);
+      bob.send(`b${i}`);
+    }
+    for (let i = 0; i < 35; i++) {
+      await bob.expect(`alice: a${i}`);
+      await alice.expect(`bob: b${i}`);
+    }
+  });
+
+  it("tells the partner at once when a client's TCP connection drops without a close frame", async () => {
+    const url = lobbyUrl();
+    const alice = await login(url, "alice");
+    const bob = await login(url, "bob");
+    alice.send("connect bob");
+    await bob.expect("(y/n)");
+    bob.send("y");
+    await alice.until("You are now connected with bob");
+    bob.raw.terminate(); // destroys the socket: no close frame, as when a process crashes
+    await alice.expect("bob has left the chat (disconnected)");
+    const again = await login(url, "bob");
+    again.send("list");
+    await again.expect("2 online:");
+  });
+
+  it("answers ping with pong", async () => {
+    const peer = await connect(lobbyUrl(), "pinger");
+    await peer.expect("username");
+    peer.send("ping");
+    await peer.expect(/^pong$/);
+  });
+});

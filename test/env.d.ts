@@ -1,3 +1,0 @@
-declare namespace Cloudflare {
-  interface Env extends import("../src/env").Env {}
-}

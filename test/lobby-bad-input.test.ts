@@ -1,0 +1,80 @@
+import { describe, expect, it } from "vitest";
+import { chatting, freshLobby, login, open } from "./support/lobby";
+
+describe("bad input gets a clear error and costs nobody else anything", () => {
+  it("refuses binary frames", async () => {
+    const lobby = freshLobby();
+    const [alice, bob] = await chatting(lobby, "alice", "bob");
+    (alice.ws as unknown as WebSocket).send(new Uint8Array([1, 2, 3]));
+    await alice.expect("Binary frames are not supported; send text");
+    alice.send("still fine");
+    await bob.expect("alice: still fine");
+  });
+
+  it("refuses a message over the size limit instead of truncating it, and delivers one exactly at it", async () => {
+    const lobby = freshLobby();
+    const [alice, bob] = await chatting(lobby, "alice", "bob");
+    alice.send("x".repeat(4097));
+    await alice.expect("Message too long (limit 4096 bytes); it was not delivered");
+    alice.send("é".repeat(2049)); // 4098 bytes in 2049 characters
+    await alice.expect("Message too long");
+    alice.send("y".repeat(4096));
+    await bob.expect(`alice: ${"y".repeat(4096)}`);
+  });
+
+  it("answers an unknown command with the way to find the right one", async () => {
+    const lobby = freshLobby();
+    const alice = await login(lobby, "alice");
+    alice.send("dance");
+    await alice.expect('Unknown command "dance". Type help to see the commands');
+    alice.send("/");
+    await alice.expect("Type a command, or help to see them all");
+  });
+
+  it("refuses an empty chat message", async () => {
+    const lobby = freshLobby();
+    const [alice] = await chatting(lobby, "alice", "bob");
+    alice.send("   ");
+    await alice.expect("Empty message not sent");
+  });
+
+  it("slows down a fast sender and then cuts off a flood with 1008, telling the partner", async () => {
+    const lobby = freshLobby();
+    const [alice, bob] = await chatting(lobby, "alice", "bob");
+    for (let i = 0; i < 120; i++) alice.send(`m${i}`);
+    await alice.until("slow down");
+    expect(await alice.waitClosed()).toEqual({ code: 1008, reason: "flooding" });
+    await bob.until("alice has left the chat (disconnected)");
+    const delivered = bob.received.filter((l) => l.startsWith("alice: m")).length;
+    const refused = alice.received.filter((l) => l.startsWith("slow down")).length;
+    // The burst (40 tokens, a few spent on login and connect) got through; 40 refusals in a row closed the socket.
+    expect(delivered).toBeGreaterThan(30);
+    expect(delivered).toBeLessThanOrEqual(40);
+    expect(refused).toBe(40);
+  });
+
+  it("keeps two bystanders' chat intact while another socket sends garbage", async () => {
+    const lobby = freshLobby();
+    const [alice, bob] = await chatting(lobby, "alice", "bob");
+    const mallory = await open(lobby, "mallory");
+    await mallory.expect("username");
+    const junk: [string, string][] = [
+      ["\u0000", "control or invisible characters (U+0000)"],
+      ["\u202Ealice", "control or invisible characters (U+202E)"],
+      ["a".repeat(5000), "Message too long"],
+      ["/connect bob", "Please enter a username first"],
+      ['{"type":"say"}', '"{" not allowed'],
+    ];
+    for (const [frame, answer] of junk) {
+      mallory.send(frame);
+      await mallory.expect(answer);
+      if (!answer.startsWith("Message") && !answer.startsWith("Please enter a username first")) {
+        await mallory.expect("Please enter a username:");
+      }
+    }
+    alice.send("hello bob");
+    await bob.expect("alice: hello bob");
+    bob.send("hello alice");
+    await alice.expect("bob: hello alice");
+  });
+});

@@ -1,0 +1,87 @@
+import { runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
+import { describe, expect, it } from "vitest";
+import { chatting, freshLobby, lobbyStub, login } from "./support/lobby";
+
+describe("timers: request expiry and the heartbeat sweep (one alarm)", () => {
+  it("sets an alarm no later than the request's deadline", async () => {
+    const lobby = freshLobby();
+    const alice = await login(lobby, "alice");
+    const bob = await login(lobby, "bob");
+    const before = Date.now();
+    alice.send("connect bob");
+    await bob.expect("alice is trying to connect with you (y/n)");
+    const alarm = await runInDurableObject(lobbyStub(lobby), (_lobby, state) => state.storage.getAlarm());
+    expect(alarm).not.toBeNull();
+    expect(alarm!).toBeLessThanOrEqual(before + 60_000 + 1000);
+  });
+
+  it("expires an unanswered request after the timeout and tells both sides", async () => {
+    const lobby = freshLobby();
+    const alice = await login(lobby, "alice");
+    const bob = await login(lobby, "bob");
+    alice.send("connect bob");
+    await alice.expect("Waiting for bob");
+    await bob.expect("alice is trying to connect with you (y/n)");
+    await runInDurableObject(lobbyStub(lobby), (instance) => instance.runTimers(Date.now() + 60_001));
+    await alice.expect("Your request to bob expired without an answer");
+    await bob.expect("The request from alice expired");
+    bob.send("y");
+    await bob.expect("There is no request to answer");
+    alice.send("connect bob");
+    await bob.expect("alice is trying to connect with you (y/n)");
+  });
+
+  it("keeps a request that is not yet due when the alarm fires", async () => {
+    const lobby = freshLobby();
+    const alice = await login(lobby, "alice");
+    const bob = await login(lobby, "bob");
+    alice.send("connect bob");
+    await bob.expect("alice is trying to connect with you (y/n)");
+    expect(await runDurableObjectAlarm(lobbyStub(lobby))).toBe(true);
+    bob.send("y");
+    await bob.expect("You are now connected with alice");
+  });
+
+  it("answers ping with pong from the runtime and records the heartbeat", async () => {
+    const lobby = freshLobby();
+    const alice = await login(lobby, "alice");
+    alice.send("ping");
+    await alice.expect(/^pong$/);
+    const pinged = await runInDurableObject(lobbyStub(lobby), (_lobby, state) =>
+      state.getWebSockets().map((ws) => state.getWebSocketAutoResponseTimestamp(ws) !== null),
+    );
+    expect(pinged).toEqual([true]);
+  });
+
+  it("sweeps a socket that pinged and then went silent, and tells its partner", async () => {
+    const lobby = freshLobby();
+    const [alice, bob] = await chatting(lobby, "alice", "bob");
+    bob.send("ping");
+    await bob.expect("pong");
+    // Not yet: silent for less than the 45 s timeout.
+    await runInDurableObject(lobbyStub(lobby), (instance) => instance.runTimers(Date.now() + 30_000));
+    await alice.expectQuiet();
+    await runInDurableObject(lobbyStub(lobby), (instance) => instance.runTimers(Date.now() + 46_000));
+    expect(await bob.waitClosed()).toEqual({ code: 4000, reason: "heartbeat timeout" });
+    await alice.expect("bob has left the chat (disconnected)");
+  });
+
+  it("leaves alone a client that never pings: it relies on close events", async () => {
+    const lobby = freshLobby();
+    const [alice, bob] = await chatting(lobby, "alice", "bob");
+    await runInDurableObject(lobbyStub(lobby), (instance) => instance.runTimers(Date.now() + 3_600_000));
+    alice.send("still here");
+    await bob.expect("alice: still here");
+  });
+
+  it("clears the alarm once the lobby is empty", async () => {
+    const lobby = freshLobby();
+    const alice = await login(lobby, "alice");
+    alice.close(1000, "bye");
+    await alice.waitClosed();
+    const stub = lobbyStub(lobby);
+    // The sweep alarm set at login fires and finds nobody: no further alarm is set.
+    await runDurableObjectAlarm(stub);
+    expect(await runInDurableObject(stub, (_lobby, state) => state.storage.getAlarm())).toBeNull();
+  });
+});
