@@ -46,11 +46,13 @@ describe("bad input gets a clear error and costs nobody else anything", () => {
     expect(await alice.waitClosed()).toEqual({ code: 1008, reason: "flooding" });
     await bob.until("alice has left the chat (disconnected)");
     const delivered = bob.received.filter((l) => l.startsWith("alice: m")).length;
-    const refused = alice.received.filter((l) => l.startsWith("slow down")).length;
-    // The burst (40 tokens, a few spent on login and connect) got through; 40 refusals in a row closed the socket.
+    const answers = alice.received.filter((l) => l.startsWith("slow down") || l.startsWith("bob: "));
+    // The burst (40 tokens, a few spent on login and connect) got through, plus whatever refilled meanwhile;
+    // what closed the socket was 40 refusals in a row.
     expect(delivered).toBeGreaterThan(30);
-    expect(delivered).toBeLessThanOrEqual(40);
-    expect(refused).toBe(40);
+    expect(delivered).toBeLessThan(120 - 40);
+    expect(answers.slice(-40).every((l) => l.startsWith("slow down"))).toBe(true);
+    expect(answers.length).toBeGreaterThanOrEqual(40);
   });
 
   it("keeps two bystanders' chat intact while another socket sends garbage", async () => {
