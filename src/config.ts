@@ -11,6 +11,8 @@ export interface Config {
   requestTimeoutMs: number;
   /** A socket that once pinged and then stayed silent this long is treated as dead. */
   heartbeatTimeoutMs: number;
+  /** JSON clients get presence changes in batches, at most one push per this interval. */
+  presenceIntervalMs: number;
 }
 
 export const DEFAULT_CONFIG: Readonly<Config> = {
@@ -19,6 +21,7 @@ export const DEFAULT_CONFIG: Readonly<Config> = {
   rateBurst: 40,
   requestTimeoutMs: 60_000,
   heartbeatTimeoutMs: 45_000,
+  presenceIntervalMs: 500,
 };
 
 /** The env var behind each setting; README lists the same table. */
@@ -28,6 +31,7 @@ export const CONFIG_VARS: Record<keyof Config, string> = {
   rateBurst: "RATE_BURST",
   requestTimeoutMs: "REQUEST_TIMEOUT_MS",
   heartbeatTimeoutMs: "HEARTBEAT_TIMEOUT_MS",
+  presenceIntervalMs: "PRESENCE_INTERVAL_MS",
 };
 
 /**

@@ -10,6 +10,7 @@ export interface Env {
   RATE_BURST?: string;
   REQUEST_TIMEOUT_MS?: string;
   HEARTBEAT_TIMEOUT_MS?: string;
+  PRESENCE_INTERVAL_MS?: string;
 }
 
 // `cloudflare:test` and `cloudflare:workers` type their `env` as Cloudflare.Env: make it ours.

@@ -7,6 +7,7 @@ import { type Config, readConfig } from "./config";
 import type { Env } from "./env";
 import {
   type Dialect,
+  type PresenceChange,
   type ServerEvent,
   CloseCode,
   JSON_SUBPROTOCOL,
@@ -28,6 +29,7 @@ import {
   inputMode,
   nextDeadline,
   restore,
+  statusOf,
   step,
 } from "./rules";
 
@@ -55,6 +57,11 @@ export class Lobby extends DurableObject<Env> {
   private state!: State;
   /** The alarm we last set; null when none is known to be set. */
   private alarmAt: number | null = null;
+  /** Status changes not yet pushed to JSON clients, by user key; the latest change wins. */
+  private readonly presence = new Map<string, PresenceChange>();
+  private presencePushedAt = 0;
+  /** Sockets speaking the JSON dialect: presence is collected only while there is someone to push it to. */
+  private jsonConns = 0;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
@@ -158,6 +165,7 @@ export class Lobby extends DurableObject<Env> {
   /** Expire due requests, sweep silent sockets, and set the next alarm. Public so tests can move the clock. */
   runTimers(now: number): void {
     this.run({ type: "tick" }, now);
+    this.pushPresence(now);
     for (const conn of [...this.conns.values()]) {
       const pinged = this.ctx.getWebSocketAutoResponseTimestamp(conn.ws);
       if (!pinged) continue; // never pinged: this client relies on close events
@@ -173,6 +181,7 @@ export class Lobby extends DurableObject<Env> {
   private track(ws: WebSocket, att: Attachment, now: number): Conn {
     const conn: Conn = { ws, att, bucket: fullBucket(this.config, now) };
     this.conns.set(att.sid, conn);
+    if (att.dialect === "json") this.jsonConns++;
     this.byWs.set(ws, conn);
     return conn;
   }
@@ -231,7 +240,7 @@ export class Lobby extends DurableObject<Env> {
   }
 
   /** Deliver the effects, then write what changed. A send that throws means that socket is gone (case 4). */
-  private apply({ effects, dirty }: StepResult, now: number): void {
+  private apply({ effects, dirty, touched }: StepResult, now: number): void {
     const failed: string[] = [];
     for (const effect of effects) {
       const conn = this.conns.get(effect.sid);
@@ -260,6 +269,7 @@ export class Lobby extends DurableObject<Env> {
         // Gone: frames still queued behind its close find nothing and get no answer.
         this.conns.delete(sid);
         this.byWs.delete(conn.ws);
+        if (conn.att.dialect === "json") this.jsonConns--;
         continue;
       }
       conn.att.key = session.key;
@@ -270,19 +280,48 @@ export class Lobby extends DurableObject<Env> {
         failed.push(sid);
       }
     }
+    for (const [key, name] of this.jsonConns > 0 ? touched : []) {
+      this.presence.set(key, { name, status: this.state.users.has(key) ? statusOf(this.state, key) : "offline" });
+    }
+    if (this.presence.size > 0) this.pushPresence(now);
     if (dirty.users.size > 0 || dirty.requests.size > 0) this.schedule(now);
     for (const sid of failed) this.run({ type: "gone", sid }, now);
   }
 
   /**
-   * One alarm serves every timer: the earliest request deadline and, while anyone is logged in, the heartbeat
-   * sweep. Only ever moved earlier here; when it fires it sets the next one, or none when the lobby is empty.
+   * Presence goes to JSON clients in batches: at most one push per interval, whatever the churn, so a burst of n
+   * logins costs O(n) frames per interval instead of O(n) per login. A push that is not due yet waits for the alarm.
+   */
+  private pushPresence(now: number): void {
+    if (this.jsonConns === 0) this.presence.clear();
+    if (this.presence.size === 0) return;
+    if (now - this.presencePushedAt < this.config.presenceIntervalMs) return this.schedule(now);
+    const frame = JSON.stringify({ type: "presence", changes: [...this.presence.values()] } satisfies ServerEvent);
+    this.presence.clear();
+    this.presencePushedAt = now;
+    for (const conn of this.conns.values()) {
+      if (conn.att.dialect !== "json" || !conn.att.key) continue;
+      try {
+        conn.ws.send(frame);
+      } catch {
+        // A dead socket: its close event (or the next relay to it) departs it.
+      }
+    }
+  }
+
+  /**
+   * One alarm serves every timer: the earliest request deadline, the next presence push and, while anyone is
+   * logged in, the heartbeat sweep. Only ever moved earlier here; when it fires it sets the next one, or none when the lobby is empty.
    */
   private schedule(now: number): void {
-    const deadline = nextDeadline(this.state);
-    const sweep = this.state.users.size > 0 ? now + Math.max(1000, this.config.heartbeatTimeoutMs / 3) : null;
-    const want = deadline === null ? sweep : sweep === null ? deadline : Math.min(deadline, sweep);
-    if (want === null || (this.alarmAt !== null && this.alarmAt <= want)) return;
+    const candidates = [
+      nextDeadline(this.state),
+      this.state.users.size > 0 ? now + Math.max(1000, this.config.heartbeatTimeoutMs / 3) : null,
+      this.presence.size > 0 ? this.presencePushedAt + this.config.presenceIntervalMs : null,
+    ].filter((t): t is number => t !== null);
+    if (candidates.length === 0) return;
+    const want = Math.min(...candidates);
+    if (this.alarmAt !== null && this.alarmAt <= want) return;
     this.alarmAt = want;
     void this.ctx.storage.setAlarm(want);
   }

@@ -69,6 +69,11 @@ export interface UserEntry {
   status: Status;
 }
 
+export interface PresenceChange {
+  name: string;
+  status: Status | "offline";
+}
+
 /** What the server tells a client. */
 export type ServerEvent =
   | { type: "ask_name" }
@@ -87,6 +92,8 @@ export type ServerEvent =
   | { type: "partner_left"; name: string; reason: "exit" | "disconnected" }
   | { type: "you_left"; with: string }
   | { type: "users"; you: string; users: UserEntry[]; total: number }
+  /** JSON dialect only: batched status changes since the last push ("offline" = logged out or gone). */
+  | { type: "presence"; changes: PresenceChange[] }
   | { type: "help" }
   | { type: "bye" }
   | { type: "error"; code: ErrorCode; message: string };
@@ -323,6 +330,8 @@ export function renderText(e: ServerEvent): string[] {
     }
     case "help":
       return HELP_LINES;
+    case "presence":
+      return []; // text users ask with `list` instead
     case "bye":
       return ["Goodbye"];
     case "error":

@@ -77,6 +77,8 @@ export interface Dirty {
 export interface StepResult {
   effects: Effect[];
   dirty: Dirty;
+  /** Users whose status (available / busy / pending / offline) may have changed: key -> display name. */
+  touched: Map<string, string>;
 }
 
 export type RulesConfig = Pick<Config, "requestTimeoutMs">;
@@ -125,13 +127,14 @@ export function step(state: State, input: Input, now: number, config: RulesConfi
       t.expire();
       break;
   }
-  return { effects: t.effects, dirty: t.dirty };
+  return { effects: t.effects, dirty: t.dirty, touched: t.touched };
 }
 
 /** One step's working set: the state being changed, what to send, and what changed. */
 class Turn {
   readonly effects: Effect[] = [];
   readonly dirty: Dirty = { users: new Set(), requests: new Set(), sessions: new Set() };
+  readonly touched = new Map<string, string>();
 
   constructor(
     private readonly s: State,
@@ -146,6 +149,12 @@ class Turn {
   private tell(key: string, event: ServerEvent): void {
     const user = this.s.users.get(key);
     if (user) this.send(user.sid, event);
+  }
+
+  /** Note a possible status change, with the name to announce it under (read now: the user may be leaving). */
+  private touch(key: string): void {
+    const user = this.s.users.get(key);
+    if (user) this.touched.set(key, user.name);
   }
 
   private error(sid: string, code: ErrorCode, message: string): void {
@@ -211,6 +220,7 @@ class Turn {
     session.key = check.key;
     this.dirty.users.add(check.key);
     this.dirty.sessions.add(sid);
+    this.touch(check.key);
     this.send(sid, { type: "welcome", name: check.name });
   }
 
@@ -252,6 +262,8 @@ class Turn {
     this.s.requests.set(targetKey!, { from: key, deadline: this.now + this.config.requestTimeoutMs });
     this.s.outgoing.set(key, targetKey!);
     this.dirty.requests.add(targetKey!);
+    this.touch(key);
+    this.touch(targetKey!);
     const expiresInMs = this.config.requestTimeoutMs;
     this.send(target.sid, { type: "incoming_request", from: me.name, expiresInMs });
     this.send(sid, { type: "request_sent", to: target.name, expiresInMs });
@@ -263,6 +275,8 @@ class Turn {
     this.s.requests.delete(target);
     this.s.outgoing.delete(request.from);
     this.dirty.requests.add(target);
+    this.touch(target);
+    this.touch(request.from);
     return request;
   }
 
@@ -298,6 +312,8 @@ class Turn {
     const partnerKey = me.peer;
     me.peer = null;
     this.dirty.users.add(key).add(partnerKey);
+    this.touch(key);
+    this.touch(partnerKey);
     if (partner?.peer === key) {
       partner.peer = null;
       this.send(partner.sid, { type: "partner_left", name: me.name, reason });
@@ -359,6 +375,7 @@ class Turn {
       this.dropRequest(target);
       this.tell(target, { type: "request_ended", name: me.name, role: "received", reason: "offline" });
     }
+    this.touch(key);
     this.s.users.delete(key);
     this.dirty.users.add(key);
   }
@@ -431,5 +448,5 @@ export function restore(
       t.send(user.sid, { type: "partner_left", name: users.get(partner)?.name ?? partner, reason: "disconnected" });
     }
   }
-  return { state, result: { effects: t.effects, dirty: t.dirty } };
+  return { state, result: { effects: t.effects, dirty: t.dirty, touched: t.touched } };
 }

@@ -12,6 +12,7 @@ describe("readConfig", () => {
       rateBurst: 40,
       requestTimeoutMs: 60_000,
       heartbeatTimeoutMs: 45_000,
+      presenceIntervalMs: 500,
     });
   });
 
@@ -23,6 +24,7 @@ describe("readConfig", () => {
         RATE_BURST: "10",
         REQUEST_TIMEOUT_MS: "5000",
         HEARTBEAT_TIMEOUT_MS: "30000",
+        PRESENCE_INTERVAL_MS: "250",
       }),
     ).toEqual({
       maxMessageBytes: 1024,
@@ -30,6 +32,7 @@ describe("readConfig", () => {
       rateBurst: 10,
       requestTimeoutMs: 5000,
       heartbeatTimeoutMs: 30_000,
+      presenceIntervalMs: 250,
     });
   });
 

@@ -305,17 +305,32 @@ const EXAMPLES: { [K in ServerEvent["type"]]: Extract<ServerEvent, { type: K }>[
       ],
     },
   ],
+  presence: [
+    {
+      type: "presence",
+      changes: [
+        { name: "alice", status: "busy" },
+        { name: "zed", status: "offline" },
+      ],
+    },
+  ],
   help: [{ type: "help" }],
   bye: [{ type: "bye" }],
   error: [{ type: "error", code: "not_in_chat", message: "You are not in a chat" }],
 };
 
 const ALL_EVENTS: ServerEvent[] = Object.values(EXAMPLES).flat();
+/** Presence is pushed to JSON clients only; text users ask with `list`. */
+const TEXT_EVENTS = ALL_EVENTS.filter((e) => e.type !== "presence");
 
 describe("renderText", () => {
   const text = (event: ServerEvent) => renderText(event).join("\n");
 
-  it.each(ALL_EVENTS.map((e) => [JSON.stringify(e), e] as const))(
+  it("renders presence as nothing: it is for the JSON dialect", () => {
+    expect(renderText(EXAMPLES.presence[0]!)).toEqual([]);
+  });
+
+  it.each(TEXT_EVENTS.map((e) => [JSON.stringify(e), e] as const))(
     "renders %s as non-empty single lines",
     (_, event) => {
       const lines = renderText(event);

@@ -869,6 +869,40 @@ describe("help and quit", () => {
 
 // ---------------------------------------------------------------------------------------------
 
+describe("status changes for presence", () => {
+  const touchedBy = (result: StepResult) => [...result.touched.entries()].sort();
+
+  it("names a user who logs in", () => {
+    const { state } = lobby("alice");
+    open(state, "s-bob");
+    expect(touchedBy(login(state, "s-bob", "Bob"))).toEqual([["bob", "Bob"]]);
+  });
+
+  it("names both sides of a request, an answer, an exit and an expiry", () => {
+    const { state, sids: [alice, bob] } = lobby("alice", "bob");
+    const both = [["alice", "alice"], ["bob", "bob"]];
+    expect(touchedBy(connect(state, alice!, "bob"))).toEqual(both);
+    expect(touchedBy(answer(state, bob!, true))).toEqual(both);
+    expect(touchedBy(act(state, alice!, { type: "exit" }))).toEqual(both);
+    connect(state, alice!, "bob");
+    expect(touchedBy(tick(state, NOW + 60_000))).toEqual(both);
+  });
+
+  it("names a departing user under the name it had, and its partner", () => {
+    const { state, sids: [alice] } = lobby("Alice", "bob");
+    pair(state, "alice", "bob");
+    expect(touchedBy(gone(state, alice!))).toEqual([["alice", "Alice"], ["bob", "bob"]]);
+  });
+
+  it("names nobody for a relayed message, a list or a refused request", () => {
+    const { state, sids: [alice, , carol] } = lobby("alice", "bob", "carol");
+    pair(state, "alice", "bob");
+    expect(touchedBy(say(state, alice!, "hi"))).toEqual([]);
+    expect(touchedBy(act(state, alice!, { type: "list" }))).toEqual([]);
+    expect(touchedBy(connect(state, carol!, "bob"))).toEqual([]);
+  });
+});
+
 describe("restore after hibernation", () => {
   /**
    * What the Lobby would read back after a wake: the stored users and requests (copies), and sessions only for
