@@ -41,7 +41,7 @@ export class Peer {
 
   /** The next unread frame must match (a string matches case-insensitively anywhere in the frame). */
   async expect(pattern: Pattern): Promise<string> {
-    const line = await this.next(`a frame matching ${String(pattern)}`);
+    const line = await this.take(`a frame matching ${String(pattern)}`);
     if (!matches(line, pattern)) throw new Error(this.explain(`expected ${String(pattern)} but got ${JSON.stringify(line)}`));
     return line;
   }
@@ -49,14 +49,14 @@ export class Peer {
   /** Skip unread frames until one matches. */
   async until(pattern: Pattern): Promise<string> {
     for (;;) {
-      const line = await this.next(`a frame matching ${String(pattern)}`);
+      const line = await this.take(`a frame matching ${String(pattern)}`);
       if (matches(line, pattern)) return line;
     }
   }
 
   /** The next unread frame parsed as JSON (for the JSON dialect). */
   async json<T = Record<string, unknown>>(): Promise<T> {
-    return JSON.parse(await this.next("a JSON frame")) as T;
+    return JSON.parse(await this.take("a JSON frame")) as T;
   }
 
   /** Waits for the next JSON frame of `type`, skipping others. */
@@ -91,7 +91,12 @@ export class Peer {
     this.ws.close(code, reason);
   }
 
-  private async next(what: string): Promise<string> {
+  /** The next unread frame, whatever it is. */
+  next(): Promise<string> {
+    return this.take("the next frame");
+  }
+
+  private async take(what: string): Promise<string> {
     await this.waitFor(() => this.cursor < this.received.length, what);
     return this.received[this.cursor++]!;
   }
