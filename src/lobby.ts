@@ -90,6 +90,10 @@ export class Lobby extends DurableObject<Env> {
     }
     const { state, result } = restore(sessions, users, requests, now, this.config);
     this.state = state;
+    if (sessions.size > 0) {
+      // Only after hibernation or eviction are there sockets at construction time.
+      console.log(`Lobby woke: ${sessions.size} sockets, ${state.users.size} users, ${state.requests.size} pending requests`);
+    }
     void ctx.blockConcurrencyWhile(async () => {
       this.alarmAt = await ctx.storage.getAlarm();
       this.apply(result, now);

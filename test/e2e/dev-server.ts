@@ -13,6 +13,10 @@ export interface DevServer {
   url: string;
   /** ws://127.0.0.1:PORT/ws */
   wsUrl: string;
+  /** Everything wrangler dev printed so far, including the worker's console output. */
+  output(): string;
+  /** Resolves once the output matches `pattern` after `from` (an offset from output().length). */
+  waitForOutput(pattern: RegExp, opts?: { from?: number; timeoutMs?: number }): Promise<string>;
   stop(): Promise<void>;
 }
 
@@ -39,7 +43,6 @@ export async function startDevServer(vars: Record<string, string> = {}, timeoutM
     "--inspector-port", String(inspectorPort),
     "--persist-to", persist,
     "--show-interactive-dev-session=false",
-    "--log-level", "warn",
     ...Object.entries(vars).flatMap(([k, v]) => ["--var", `${k}:${v}`]),
   ];
   const child = spawn(join(ROOT, "node_modules/.bin/wrangler"), args, {
@@ -48,8 +51,13 @@ export async function startDevServer(vars: Record<string, string> = {}, timeoutM
     stdio: ["ignore", "pipe", "pipe"],
   });
   let output = "";
-  child.stdout!.on("data", (d) => (output += d));
-  child.stderr!.on("data", (d) => (output += d));
+  let changed = () => {};
+  const append = (d: Buffer) => {
+    output += d;
+    changed();
+  };
+  child.stdout!.on("data", append);
+  child.stderr!.on("data", append);
   const url = `http://127.0.0.1:${port}`;
   const stop = () => stopChild(child).then(() => rmSync(persist, { recursive: true, force: true }));
   const started = Date.now();
@@ -67,7 +75,22 @@ export async function startDevServer(vars: Record<string, string> = {}, timeoutM
     }
     await new Promise((r) => setTimeout(r, 200));
   }
-  return { url, wsUrl: `ws://127.0.0.1:${port}/ws`, stop };
+  const waitForOutput = async (pattern: RegExp, { from = 0, timeoutMs = 30_000 } = {}) => {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const match = output.slice(from).match(pattern);
+      if (match) return match[0];
+      if (Date.now() > deadline) throw new Error(`wrangler dev never printed ${pattern} in ${timeoutMs} ms:\n${output.slice(from)}`);
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, Math.max(0, deadline - Date.now()) + 1);
+        changed = () => {
+          clearTimeout(timer);
+          resolve();
+        };
+      });
+    }
+  };
+  return { url, wsUrl: `ws://127.0.0.1:${port}/ws`, output: () => output, waitForOutput, stop };
 }
 
 function stopChild(child: ChildProcess): Promise<void> {

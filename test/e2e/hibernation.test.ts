@@ -1,0 +1,61 @@
+// Real hibernation under wrangler dev: the Lobby is evicted from memory after ~10 s without events while its
+// sockets stay connected. Every state must come back from attachments and storage exactly as it was.
+
+import { afterAll, beforeAll, expect, it } from "vitest";
+import { type DevServer, startDevServer } from "./dev-server.ts";
+import { connect, login } from "./support.ts";
+
+let dev: DevServer;
+beforeAll(async () => {
+  dev = await startDevServer();
+});
+afterAll(async () => {
+  await dev?.stop();
+});
+
+it("resumes a chat, a pending request, a login and a name prompt after the Lobby hibernated", { timeout: 60_000 }, async () => {
+  const url = `${dev.wsUrl}?lobby=hibernate-${crypto.randomUUID()}`;
+  const alice = await login(url, "alice");
+  const bob = await login(url, "bob");
+  alice.send("connect bob");
+  await bob.expect("alice is trying to connect with you (y/n)");
+  bob.send("y");
+  await bob.expect("You are now connected with alice");
+  await alice.until("You are now connected with bob");
+
+  const carol = await login(url, "carol");
+  const dave = await login(url, "dave");
+  carol.send("connect dave");
+  await carol.expect("Waiting for dave");
+  await dave.expect("carol is trying to connect with you (y/n)");
+
+  const erin = await login(url, "erin");
+  erin.send("connect");
+  await erin.expect("Who do you want to connect with?");
+
+  const newcomer = await connect(url, "newcomer");
+  await newcomer.expect("username");
+
+  // No events for a while: the runtime evicts the object; the next frame constructs it again.
+  const mark = dev.output().length;
+  const woke = dev.waitForOutput(/Lobby woke: 6 sockets, 5 users, 1 pending requests/, { from: mark, timeoutMs: 40_000 });
+  await new Promise((resolve) => setTimeout(resolve, 12_000)); // the idle period is the point of this test
+  alice.send("still here?");
+  expect(await woke).toBeTruthy();
+  await bob.expect("alice: still here?");
+  bob.send("yes!");
+  await alice.expect("bob: yes!");
+
+  dave.send("y");
+  await dave.expect("You are now connected with carol");
+  await carol.expect("You are now connected with dave");
+
+  erin.send("alice");
+  await erin.expect("alice is busy in a conversation");
+
+  newcomer.send("Alice");
+  await newcomer.expect("Username Alice is taken");
+  await newcomer.expect("Please enter a username:");
+  newcomer.send("frank");
+  await newcomer.expect("Welcome, frank!");
+});
