@@ -6,7 +6,14 @@ export default defineConfig({
     projects: [
       {
         // Unit and integration tests, inside workerd (the same release wrangler dev runs).
-        plugins: [cloudflareTest({ main: "./src/index.ts", wrangler: { configPath: "./wrangler.toml" } })],
+        plugins: [
+          cloudflareTest({
+            main: "./src/index.ts",
+            wrangler: { configPath: "./wrangler.toml" },
+            // FUZZ_RUNS=5000 npm test raises the property and fuzz counts.
+            miniflare: { bindings: { FUZZ_RUNS: process.env.FUZZ_RUNS ?? "" } },
+          }),
+        ],
         test: { name: "workers", include: ["test/*.test.ts"] },
       },
       {

@@ -11,6 +11,8 @@ export interface Env {
   REQUEST_TIMEOUT_MS?: string;
   HEARTBEAT_TIMEOUT_MS?: string;
   PRESENCE_INTERVAL_MS?: string;
+  /** Tests only: how many random cases the property and fuzz tests run. */
+  FUZZ_RUNS?: string;
 }
 
 // `cloudflare:test` and `cloudflare:workers` type their `env` as Cloudflare.Env: make it ours.

@@ -1,0 +1,90 @@
+// The random scenarios of the property tests, run through real sockets against the worker: every socket must
+// receive exactly the events the pure rules say it should, in order, and nothing else.
+
+import { env, runInDurableObject } from "cloudflare:test";
+import fc from "fast-check";
+import { describe, expect, it } from "vitest";
+import { DEFAULT_CONFIG } from "../src/config";
+import type { ServerEvent } from "../src/protocol";
+import { type Input, emptyState, step } from "../src/rules";
+import { freshLobby, lobbyStub, open } from "./support/lobby";
+import type { Peer } from "./support/peer";
+import { SLOTS, resolve, scenario } from "./support/scenarios";
+
+const RUNS = Number(env.FUZZ_RUNS) > 0 ? Math.ceil(Number(env.FUZZ_RUNS) / 20) : 25;
+
+async function nextEvent(peer: Peer): Promise<ServerEvent> {
+  for (;;) {
+    const event = await peer.json<ServerEvent>();
+    if (event.type !== "presence") return event;
+  }
+}
+
+describe("the Lobby over real sockets matches the pure rules", () => {
+  const scenarios = fc.sample(scenario(30), { numRuns: RUNS, seed: 20261126 });
+
+  it.each(scenarios.map((s, i) => [i, s] as const))("random scenario %i", async (_, commands) => {
+    const lobby = freshLobby();
+    const model = emptyState();
+    const peers = new Map<string, Peer>(); // model sid -> socket
+    const slots: (string | null)[] = Array(SLOTS).fill(null);
+    let generation = 0;
+    let ticks = 0;
+    let now = Date.now();
+
+    for (const c of commands) {
+      let input: Input;
+      const closing: string[] = [];
+      if (c.kind === "tick") {
+        ticks++;
+        now += DEFAULT_CONFIG.requestTimeoutMs + 1;
+        input = { type: "tick" };
+      } else if (c.kind === "open") {
+        if (slots[c.slot]) continue;
+        const sid = `s${c.slot}.${generation++}`;
+        slots[c.slot] = sid;
+        peers.set(sid, await open(lobby, sid, { json: true }));
+        input = { type: "open", sid };
+      } else {
+        const resolved = resolve(c, slots.filter((x): x is string => x !== null), model);
+        if (!resolved) continue;
+        const { sid, action } = resolved;
+        input = action ? { type: "action", sid, action } : { type: "gone", sid };
+        if (!action || action.type === "quit") {
+          slots[slots.indexOf(sid)] = null;
+          closing.push(sid);
+        }
+      }
+
+      const { effects } = step(model, input, now, DEFAULT_CONFIG);
+
+      if (input.type === "tick") {
+        const at = Date.now() + ticks * (DEFAULT_CONFIG.requestTimeoutMs + 1000);
+        await runInDurableObject(lobbyStub(lobby), (instance) => instance.runTimers(at));
+      } else if (input.type === "action") {
+        peers.get(input.sid)!.send(JSON.stringify(input.action));
+      } else if (input.type === "gone") {
+        // The Lobby closes back only after handling our close, so once it is closed the departure is done.
+        const peer = peers.get(input.sid)!;
+        peer.close(1001, "gone");
+        await peer.waitClosed();
+      }
+
+      for (const [sid, peer] of peers) {
+        for (const effect of effects) {
+          if (effect.type === "send" && effect.sid === sid) expect(await nextEvent(peer)).toEqual(effect.event);
+        }
+      }
+      for (const sid of closing) {
+        await peers.get(sid)!.waitClosed();
+        peers.delete(sid);
+      }
+    }
+
+    // Nothing more arrived than the model said: a help round trip is the next event on every open socket.
+    for (const peer of peers.values()) {
+      peer.send(JSON.stringify({ type: "help" }));
+      expect(await nextEvent(peer)).toEqual({ type: "help" });
+    }
+  });
+});
