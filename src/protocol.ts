@@ -140,69 +140,9 @@ function printable(s: string): string {
 /** What a bare text line means at this moment; the rules decide it from the sender's state. */
 export type InputMode = "name" | "target" | "answer" | "chat" | "command";
 
-const YES = new Set(["y", "yes"]);
-const NO = new Set(["n", "no"]);
-
-/** One text frame of the plain dialect. Commands are case-insensitive, with or without a leading `/`. */
-export function parseText(frame: string, mode: InputMode): Action {
-  const line = frame.replace(/\r?\n$/, "");
-  const word = line.trim().toLowerCase();
-  if (line.trimStart().startsWith("/")) return parseCommand(line.trimStart().slice(1));
-  switch (mode) {
-    case "chat":
-      // Inside a chat everything is a message except `exit`, so people can type "help me" to each other.
-      return word === "exit" ? { type: "exit" } : { type: "say", text: line };
-    case "name":
-      return word === "help" || word === "quit" ? { type: word } : { type: "login", name: line };
-    case "target":
-      if (word === "cancel" || word === "help" || word === "quit" || word === "list" || word === "who") {
-        return parseCommand(word);
-      }
-      return { type: "connect", to: line.trim() };
-    case "answer":
-      if (YES.has(word)) return { type: "answer", accept: true };
-      if (NO.has(word)) return { type: "answer", accept: false };
-      return { type: "invalid", code: "bad_answer", message: "Please answer y/n" };
-    case "command":
-      return parseCommand(line);
-  }
-}
-
-function parseCommand(text: string): Action {
-  const trimmed = text.trim();
-  const space = trimmed.search(/\s/);
-  const word = (space < 0 ? trimmed : trimmed.slice(0, space)).toLowerCase();
-  const rest = space < 0 ? "" : trimmed.slice(space + 1).trim();
-  switch (word) {
-    case "connect":
-    case "c":
-      return rest ? { type: "connect", to: rest } : { type: "connect" };
-    case "y":
-    case "yes":
-      return { type: "answer", accept: true };
-    case "n":
-    case "no":
-      return { type: "answer", accept: false };
-    case "list":
-    case "who":
-      return { type: "list" };
-    case "help":
-    case "?":
-      return { type: "help" };
-    case "exit":
-    case "cancel":
-    case "quit":
-      return { type: word };
-    case "":
-      return { type: "invalid", code: "unknown_command", message: "Type a command, or help to see them all" };
-    default:
-      return {
-        type: "invalid",
-        code: "unknown_command",
-        message: `Unknown command "${printable(word).slice(0, 32)}". Type help to see the commands`,
-      };
-  }
-}
+// The plain-dialect parser is plain JavaScript (typed through JSDoc) so the Node terminal client can import the
+// very same rules at run time.
+export { parseText } from "./text-commands.js";
 
 /** One frame of the JSON dialect: an object with a `type` and that action's fields. */
 export function parseJson(frame: string): Action {
@@ -262,8 +202,11 @@ export const HELP_LINES = [
   "In a chat every line you type goes to your partner; /list, /help, /quit still work there.",
 ];
 
-/** C0 controls but tab, DEL, and C1 controls (which include the 8-bit escape introducers). */
-const UNSAFE_IN_TERMINAL = /[\u0000-\u0008\u000b-\u001f\u007f-\u009f]/g;
+/**
+ * C0 controls but tab, DEL, C1 controls (which include the 8-bit escape introducers), and the bidi embeddings,
+ * overrides and isolates that would let a sender reverse how the rest of the line reads.
+ */
+const UNSAFE_IN_TERMINAL = /[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u2069]/g;
 
 const seconds = (ms: number) => Math.max(1, Math.round(ms / 1000));
 

@@ -120,6 +120,8 @@ describe("parseText in target mode", () => {
     ["who", { type: "list" }],
     ["/exit", { type: "exit" }],
     ["/connect carol", { type: "connect", to: "carol" }],
+    ["connect carol", { type: "connect", to: "carol" }],
+    ["Connect  Carol", { type: "connect", to: "Carol" }],
   ])("still reads %j as a command", (line, action) => {
     expect(parse(line)).toEqual(action);
   });
@@ -420,6 +422,14 @@ describe("renderText", () => {
         expect(line).not.toMatch(/[\r\u001b]/);
       }
     }
+  });
+
+  it("does not let bidi overrides or isolates reverse how a chat line reads", () => {
+    for (const mark of ["\u202a", "\u202b", "\u202c", "\u202d", "\u202e", "\u2066", "\u2067", "\u2068", "\u2069"]) {
+      expect(renderText({ type: "message", from: "alice", text: `${mark}olleh` })).toEqual(["alice: \uFFFDolleh"]);
+    }
+    // The JSON dialect carries the text as sent; programs decide how to show it.
+    expect(JSON.parse(render({ type: "message", from: "alice", text: "\u202eolleh" }, "json")[0]!).text).toBe("\u202eolleh");
   });
 
   it("lists users with statuses, marks the reader, and counts those left out", () => {

@@ -1,0 +1,234 @@
+// @ts-check
+// The client's loop: server events update the session and are shown; typed lines become actions. Two sources at
+// once, as in the seed's two threads, on one event loop: the socket's events and readline's lines.
+
+import { awaitsAnswer, follow, isAnswer, modeOf, newSession } from "./session.mjs";
+import { parseLine, complete } from "./commands.mjs";
+import { chatLines, describeClose, promptFor, renderEvent, safe } from "./render.mjs";
+import { Terminal, wantsColour } from "./terminal.mjs";
+import { openLink } from "./link.mjs";
+
+/** @typedef {import("../../src/protocol.ts").ServerEvent} ServerEvent */
+/** @typedef {import("../../src/protocol.ts").Action} Action */
+/** @typedef {import("./render.mjs").Line} Line */
+/** @typedef {import("./link.mjs").LinkEnd} LinkEnd */
+
+export const EXIT = { ok: 0, disconnected: 1, usage: 2 };
+
+const TIMING = {
+  /** Lines typed after an action wait at most this long for its answer before they are read anyway. */
+  holdMs: 5000,
+  /** After `quit`, how long to wait for the server's close before closing ourselves, then dropping. */
+  quitMs: 2000,
+};
+
+/** Marks the end of input (Ctrl-D, or the end of a pipe) in the queue of typed lines. */
+const END_OF_INPUT = Symbol("end of input");
+
+/**
+ * @typedef {object} ClientOptions
+ * @property {string} url
+ * @property {string | null} name log in with this name when first asked
+ * @property {NodeJS.ReadableStream} input
+ * @property {NodeJS.WriteStream} output
+ * @property {NodeJS.WriteStream} errors
+ * @property {NodeJS.ProcessEnv} env
+ * @property {(code: number) => void} exit called once, when the client is done
+ */
+
+export class Client {
+  /** @param {ClientOptions} opts */
+  constructor(opts) {
+    this.opts = opts;
+    this.session = newSession();
+    /** @type {string | null} */
+    this.autoName = opts.name;
+    /** @type {(string | typeof END_OF_INPUT)[]} lines typed but not yet read */
+    this.queue = [];
+    /**
+     * Set while the server owes an answer (to an action, or its first event); lines typed meanwhile are queued.
+     * @type {{ timer: NodeJS.Timeout | null } | null}
+     */
+    this.hold = { timer: null };
+    /** A `list` the client sent itself, for tab completion of names; its answer is not shown. */
+    this.quietList = false;
+    this.quitting = false;
+    this.done = false;
+    const interactive = Boolean(/** @type {any} */ (opts.input).isTTY && opts.output.isTTY);
+    this.terminal = new Terminal({
+      input: opts.input,
+      output: opts.output,
+      interactive,
+      colour: wantsColour(opts.output, opts.env),
+      completer: (line) => complete(line, modeOf(this.session), this.session.online.keys()),
+    });
+    this.link = openLink(opts.url, {
+      onOpen: () => this.opened(),
+      onEvent: (event) => this.received(event),
+      onUnreadable: (frame) => this.show([{ style: "plain", text: `(unreadable frame: ${safe(frame).slice(0, 200)})` }]),
+      onEnd: (end) => this.ended(end),
+    });
+    this.terminal.listen(
+      (line) => this.typed(line),
+      () => this.typed(END_OF_INPUT),
+      () => this.interrupt(),
+    );
+  }
+
+  /** Ctrl-C, or a signal: leave now, without reading the lines still queued. */
+  interrupt() {
+    if (this.quitting) return this.link.terminate(); // a second Ctrl-C does not wait for the server
+    this.quit();
+  }
+
+  // --- the socket side ---------------------------------------------------------------------------
+
+  opened() {
+    this.show([{ style: "notice", text: `Connected to ${this.opts.url} (Ctrl-C or Ctrl-D to quit)` }]);
+  }
+
+  /** @param {ServerEvent} event */
+  received(event) {
+    follow(this.session, event);
+    if (event.type === "ask_name" && this.autoName !== null) {
+      const name = this.autoName;
+      this.autoName = null; // asked again (taken or invalid): the person answers
+      this.send({ type: "login", name });
+      return;
+    }
+    if (event.type === "users" && this.quietList) {
+      this.quietList = false;
+      return this.release();
+    }
+    this.show(renderEvent(event).filter((l) => l.style !== "ask" || !this.terminal.interactive));
+    if (event.type === "welcome") return this.learnWhoIsOnline();
+    if (this.hold && isAnswer(event)) this.release();
+  }
+
+  /** Ask who is online, without showing it: presence pushes only tell what changes from then on. */
+  learnWhoIsOnline() {
+    if (this.hold?.timer) clearTimeout(this.hold.timer);
+    this.hold = null;
+    this.quietList = this.send({ type: "list" });
+    if (!this.quietList) this.release();
+  }
+
+  /** @param {LinkEnd} end */
+  ended(end) {
+    if (this.quitting && end.kind === "closed") return this.finish(EXIT.ok);
+    if (this.quitting) return this.finish(EXIT.ok, end.kind === "failed" ? null : describeEnd(end, this.opts.url));
+    this.finish(EXIT.disconnected, describeEnd(end, this.opts.url));
+  }
+
+  // --- the keyboard side -------------------------------------------------------------------------
+
+  /** @param {string | typeof END_OF_INPUT} line */
+  typed(line) {
+    if (this.quitting) return;
+    this.queue.push(line);
+    this.pump();
+  }
+
+  /** Read queued lines until one waits for an answer. */
+  pump() {
+    while (!this.hold && !this.quitting && this.queue.length > 0) {
+      const line = /** @type {string | typeof END_OF_INPUT} */ (this.queue.shift());
+      if (line === END_OF_INPUT) this.quit();
+      else this.read(line);
+    }
+    if (!this.hold && !this.quitting) this.terminal.prompt(this.prompt());
+  }
+
+  /** @param {string} line */
+  read(line) {
+    const action = parseLine(line, modeOf(this.session));
+    if (action === null) return;
+    if (action.type === "invalid") return this.show([{ style: "error", text: this.explain(action) }]);
+    if (action.type === "quit") return this.quit();
+    if (!this.send(action)) return;
+    if (action.type === "say") {
+      this.terminal.replaceEntered(chatLines(this.session.me ?? "you", action.text, "self"), this.prompt());
+    }
+  }
+
+  /** @param {Extract<Action, { type: "invalid" }>} action */
+  explain(action) {
+    // The server words a wrong answer with who is asking; so does the client.
+    const from = this.session.askedBy;
+    if (action.code === "bad_answer" && from) return `Please answer y/n: ${from} is trying to connect with you`;
+    return action.message;
+  }
+
+  /**
+   * @param {Action} action
+   * @returns {boolean} whether it was sent
+   */
+  send(action) {
+    if (!this.link.send(action)) {
+      this.show([{ style: "error", text: "Not connected; that was not sent" }]);
+      return false;
+    }
+    if (awaitsAnswer(action)) this.hold = { timer: setTimeout(() => this.release(), TIMING.holdMs) };
+    return true;
+  }
+
+  release() {
+    if (this.hold?.timer) clearTimeout(this.hold.timer);
+    this.hold = null;
+    this.pump();
+  }
+
+  // --- leaving ------------------------------------------------------------------------------------
+
+  /** Say goodbye to the server (it answers `bye` and closes with 1000), and close ourselves if it does not. */
+  quit() {
+    if (this.quitting) return;
+    this.quitting = true;
+    this.queue = [];
+    if (this.hold?.timer) clearTimeout(this.hold.timer);
+    this.hold = null;
+    if (!this.link.send({ type: "quit" })) return this.link.close(1000, "bye");
+    setTimeout(() => this.link.close(1000, "bye"), TIMING.quitMs).unref();
+    setTimeout(() => this.link.terminate(), 2 * TIMING.quitMs).unref();
+  }
+
+  /**
+   * @param {number} code
+   * @param {string | null} [why]
+   */
+  finish(code, why = null) {
+    if (this.done) return;
+    this.done = true;
+    this.quitting = true; // readline's close on the way out is not a Ctrl-D
+    this.terminal.close();
+    if (why) this.opts.errors.write(`${why}\n`);
+    this.opts.exit(code);
+  }
+
+  /** @param {Line[]} lines */
+  show(lines) {
+    this.terminal.show(lines, this.prompt());
+  }
+
+  /** What a bare line will mean; nothing while the login is still on its way. */
+  prompt() {
+    return !this.session.me && this.hold ? "" : promptFor(modeOf(this.session), this.session);
+  }
+}
+
+/**
+ * @param {LinkEnd} end
+ * @param {string} url
+ */
+function describeEnd(end, url) {
+  switch (end.kind) {
+    case "closed":
+      return describeClose(end.code, end.reason);
+    case "failed": {
+      const hint = /ECONNREFUSED/.test(end.message) ? " (is the server running? npm start starts one on port 8787)" : "";
+      return `Could not connect to ${url}: ${end.message}${hint}`;
+    }
+    case "silent":
+      return `No answer from the server for ${Math.round(end.ms / 1000)} s; the connection is gone`;
+  }
+}

@@ -1,0 +1,116 @@
+// @ts-check
+// What the client knows of its own session, followed from the server's events alone, so that a typed line can
+// be read the way the server's text dialect would read it (inputMode in src/rules.ts).
+
+/** @typedef {import("../../src/protocol.ts").ServerEvent} ServerEvent */
+/** @typedef {import("../../src/protocol.ts").Action} Action */
+/** @typedef {import("../../src/protocol.ts").InputMode} InputMode */
+/** @typedef {import("../../src/protocol.ts").Status} Status */
+
+/**
+ * @typedef {object} Session
+ * @property {string | null} me our username, once welcomed
+ * @property {string | null} partner who we are chatting with
+ * @property {string | null} askedBy who is waiting for our y/n
+ * @property {string | null} asking who we are waiting for
+ * @property {boolean} awaitingTarget the server asked "Who do you want to connect with?"
+ * @property {Map<string, Status>} online who else is online, from `list` answers and presence pushes
+ */
+
+/** @returns {Session} */
+export function newSession() {
+  return { me: null, partner: null, askedBy: null, asking: null, awaitingTarget: false, online: new Map() };
+}
+
+/**
+ * Follow one event. Mutates and returns `s`.
+ * @param {Session} s
+ * @param {ServerEvent} e
+ * @returns {Session}
+ */
+export function follow(s, e) {
+  switch (e.type) {
+    case "ask_name":
+      // Also sent when the server lost our login (a restart): start over.
+      return Object.assign(s, newSession());
+    case "welcome":
+      s.me = e.name;
+      break;
+    case "ask_target":
+      s.awaitingTarget = true;
+      break;
+    case "request_failed":
+      s.awaitingTarget = false;
+      break;
+    case "request_sent":
+      s.asking = e.to;
+      s.awaitingTarget = false;
+      break;
+    case "incoming_request":
+      s.askedBy = e.from;
+      s.awaitingTarget = false;
+      break;
+    case "request_declined":
+      s.asking = null;
+      break;
+    case "you_declined":
+      s.askedBy = null;
+      break;
+    case "request_ended":
+      if (e.role === "sent") s.asking = null;
+      else s.askedBy = null;
+      break;
+    case "cancelled":
+      if (e.to) s.asking = null;
+      else s.awaitingTarget = false;
+      break;
+    case "connected":
+      Object.assign(s, { partner: e.with, askedBy: null, asking: null, awaitingTarget: false });
+      break;
+    case "partner_left":
+    case "you_left":
+      s.partner = null;
+      break;
+    case "users":
+      s.online = new Map(e.users.filter((u) => u.name !== e.you).map((u) => [u.name, u.status]));
+      break;
+    case "presence":
+      for (const { name, status } of e.changes) {
+        if (status === "offline" || name === s.me) s.online.delete(name);
+        else s.online.set(name, status);
+      }
+      break;
+  }
+  return s;
+}
+
+/**
+ * What a bare line means now, in the server's order: a chat first, then a request to answer, then the
+ * "Who do you want…" prompt.
+ * @param {Session} s
+ * @returns {InputMode}
+ */
+export function modeOf(s) {
+  if (!s.me) return "name";
+  if (s.partner) return "chat";
+  if (s.askedBy) return "answer";
+  return s.awaitingTarget ? "target" : "command";
+}
+
+/**
+ * Whether the server answers this action with an event of its own. Lines typed after one are held until that
+ * answer arrives, so that a pasted "alice⏎connect bob⏎" reads its second line as a command, not as a name.
+ * Only `say` goes unanswered (unless it fails).
+ * @param {Action} action
+ */
+export function awaitsAnswer(action) {
+  return action.type !== "say" && action.type !== "invalid";
+}
+
+/**
+ * Whether an event can be the server's answer to an action; chat lines and presence pushes arrive on their own.
+ * @param {ServerEvent} e
+ */
+export function isAnswer(e) {
+  return e.type !== "message" && e.type !== "presence";
+}

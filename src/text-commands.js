@@ -1,0 +1,81 @@
+// @ts-check
+// The plain text dialect's reading of a typed line: commands are case-insensitive, with or without a leading `/`,
+// and a bare line means what the sender's state says (a name, a target, a y/n answer, a chat message).
+// Plain JavaScript so that the worker and the Node terminal client share it; the types come from protocol.ts.
+
+/** @typedef {import("./protocol.ts").Action} Action */
+/** @typedef {import("./protocol.ts").InputMode} InputMode */
+
+const YES = new Set(["y", "yes"]);
+const NO = new Set(["n", "no"]);
+const PROMPT_COMMANDS = new Set(["cancel", "help", "quit", "list", "who"]);
+
+/**
+ * One text frame of the plain dialect.
+ * @param {string} frame
+ * @param {InputMode} mode
+ * @returns {Action}
+ */
+export function parseText(frame, mode) {
+  const line = frame.replace(/\r?\n$/, "");
+  const word = line.trim().toLowerCase();
+  if (line.trimStart().startsWith("/")) return parseCommand(line.trimStart().slice(1));
+  switch (mode) {
+    case "chat":
+      // Inside a chat everything is a message except `exit`, so people can type "help me" to each other.
+      return word === "exit" ? { type: "exit" } : { type: "say", text: line };
+    case "name":
+      return word === "help" || word === "quit" ? { type: word } : { type: "login", name: line };
+    case "target":
+      if (PROMPT_COMMANDS.has(word)) return parseCommand(word);
+      // People often answer the prompt by typing the whole command again.
+      if (/^connect\s/.test(word)) return parseCommand(line);
+      return { type: "connect", to: line.trim() };
+    case "answer":
+      if (YES.has(word)) return { type: "answer", accept: true };
+      if (NO.has(word)) return { type: "answer", accept: false };
+      return { type: "invalid", code: "bad_answer", message: "Please answer y/n" };
+    case "command":
+      return parseCommand(line);
+  }
+}
+
+/**
+ * @param {string} text a command, without its leading `/`
+ * @returns {Action}
+ */
+function parseCommand(text) {
+  const trimmed = text.trim();
+  const space = trimmed.search(/\s/);
+  const word = (space < 0 ? trimmed : trimmed.slice(0, space)).toLowerCase();
+  const rest = space < 0 ? "" : trimmed.slice(space + 1).trim();
+  switch (word) {
+    case "connect":
+    case "c":
+      return rest ? { type: "connect", to: rest } : { type: "connect" };
+    case "y":
+    case "yes":
+      return { type: "answer", accept: true };
+    case "n":
+    case "no":
+      return { type: "answer", accept: false };
+    case "list":
+    case "who":
+      return { type: "list" };
+    case "help":
+    case "?":
+      return { type: "help" };
+    case "exit":
+    case "cancel":
+    case "quit":
+      return { type: word };
+    case "":
+      return { type: "invalid", code: "unknown_command", message: "Type a command, or help to see them all" };
+    default:
+      return {
+        type: "invalid",
+        code: "unknown_command",
+        message: `Unknown command "${word.replace(/\p{C}/gu, "?").slice(0, 32)}". Type help to see the commands`,
+      };
+  }
+}
