@@ -8,7 +8,6 @@ export type Dialect = "text" | "json";
 export const PING = "ping";
 export const PONG = "pong";
 
-export const NAME_MAX_CHARS = 32;
 export const LIST_LIMIT = 100;
 
 /** Close codes the server uses; 4xxx are Parley's own. */
@@ -77,7 +76,7 @@ export interface PresenceChange {
 /** What the server tells a client. */
 export type ServerEvent =
   | { type: "ask_name" }
-  | { type: "name_rejected"; name: string; reason: "taken" | "invalid"; detail: string }
+  | { type: "name_rejected"; name: string; reason: "taken" | "confusable" | "invalid"; detail: string }
   | { type: "welcome"; name: string }
   | { type: "ask_target" }
   | ({ type: "request_failed" } & RequestFailure)
@@ -98,41 +97,9 @@ export type ServerEvent =
   | { type: "bye" }
   | { type: "error"; code: ErrorCode; message: string };
 
-// ---------------------------------------------------------------------------------------------
-// Names
-
-export type NameCheck = { ok: true; name: string; key: string } | { ok: false; name: string; detail: string };
-
-const NAME_CHARS = /^[\p{L}\p{N}_.-]+$/u;
-
-/** The key two names collide on: NFKC, then case-folded (and NFKC again, as folding can denormalise). */
-export function nameKey(name: string): string {
-  return name.normalize("NFKC").toLowerCase().normalize("NFKC");
-}
-
-export function checkName(raw: string): NameCheck {
-  const name = raw.normalize("NFKC").trim();
-  const chars = [...name];
-  if (chars.length === 0) return { ok: false, name, detail: "a username needs at least one character" };
-  if (chars.length > NAME_MAX_CHARS) {
-    return { ok: false, name: "", detail: `a username has at most ${NAME_MAX_CHARS} characters (that one has ${chars.length})` };
-  }
-  if (!NAME_CHARS.test(name)) {
-    const bad = chars.find((c) => !NAME_CHARS.test(c)) ?? "";
-    const what = /\s/u.test(bad)
-      ? "spaces"
-      : /\p{C}/u.test(bad)
-        ? `control or invisible characters (U+${bad.codePointAt(0)!.toString(16).toUpperCase().padStart(4, "0")})`
-        : `"${bad}"`;
-    return { ok: false, name: printable(name), detail: `${what} not allowed; use letters, digits, _ - .` };
-  }
-  return { ok: true, name, key: nameKey(name) };
-}
-
-/** A rejected name is echoed back; keep control characters out of what we echo. */
-function printable(s: string): string {
-  return s.replace(/\p{C}/gu, "?").slice(0, NAME_MAX_CHARS * 2);
-}
+export { NAME_MAX_CHARS, checkName, foldName, nameKey } from "./names.ts";
+export type { NameCheck } from "./names.ts";
+import { printable } from "./names.ts";
 
 // ---------------------------------------------------------------------------------------------
 // Parsing client input
@@ -216,9 +183,9 @@ export function renderText(e: ServerEvent): string[] {
     case "ask_name":
       return ["Please enter a username:"];
     case "name_rejected":
-      return e.reason === "taken"
-        ? [`Username ${e.name} is taken`]
-        : [`That username is not allowed: ${e.detail}`];
+      if (e.reason === "taken") return [`Username ${e.name} is taken`];
+      if (e.reason === "confusable") return [`Username ${e.name} is taken: ${e.detail}`];
+      return [`That username is not allowed: ${e.detail}`];
     case "welcome":
       return [`Welcome, ${e.name}!`, COMMAND_SUMMARY];
     case "ask_target":

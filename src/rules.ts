@@ -13,9 +13,8 @@ import {
   type UserEntry,
   CloseCode,
   LIST_LIMIT,
-  checkName,
-  nameKey,
 } from "./protocol";
+import { checkName, foldName, nameKey } from "./names";
 
 /** One logged-in user: the seed's `Clients[username]` = { socket, engaged, connected_with }. */
 export interface User {
@@ -207,12 +206,16 @@ class Turn {
       this.send(sid, { type: "name_rejected", name: check.name, reason: "invalid", detail: check.detail });
       return this.send(sid, { type: "ask_name" });
     }
-    if (this.s.users.has(check.key)) {
+    const holder = this.s.users.get(check.key);
+    if (holder) {
+      const same = foldName(holder.name) === foldName(check.name);
       this.send(sid, {
         type: "name_rejected",
         name: check.name,
-        reason: "taken",
-        detail: "someone online already has that name (names are compared ignoring case)",
+        reason: same ? "taken" : "confusable",
+        detail: same
+          ? "someone online already has that name (names are compared ignoring case)"
+          : `it looks the same as ${holder.name}, who is online`,
       });
       return this.send(sid, { type: "ask_name" });
     }
@@ -350,11 +353,12 @@ class Turn {
   }
 
   private list(sid: string, key: string): void {
-    const all = [...this.s.users.entries()];
+    // Sorted by name as people read it (case-folded), not by the look-alike key.
+    const all = [...this.s.users.entries()].map(([k, u]) => ({ k, u, order: foldName(u.name) }));
     const users: UserEntry[] = all
-      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+      .sort((a, b) => (a.order < b.order ? -1 : a.order > b.order ? 1 : 0))
       .slice(0, LIST_LIMIT)
-      .map(([k, u]) => ({ name: u.name, status: statusOf(this.s, k) }));
+      .map(({ k, u }) => ({ name: u.name, status: statusOf(this.s, k) }));
     this.send(sid, { type: "users", you: this.s.users.get(key)!.name, users, total: all.length });
   }
 

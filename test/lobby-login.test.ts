@@ -55,6 +55,18 @@ describe("choosing a username", () => {
     await p.expect("Username alice is taken");
   });
 
+  it("refuses a name that only looks like someone else's, and says why", async () => {
+    const lobby = freshLobby();
+    await login(lobby, "cop");
+    const p = await open(lobby, "p");
+    await p.expect("username");
+    p.send("сор"); // Cyrillic letters
+    await p.expect("Username сор is taken: it looks the same as cop, who is online");
+    await p.expect("Please enter a username:");
+    p.send("cоp"); // Latin c and p around a Cyrillic о
+    await p.expect("That username is not allowed: mixes Latin and Cyrillic letters");
+  });
+
   it("answers help and quit before a name is chosen", async () => {
     const lobby = freshLobby();
     const p = await open(lobby, "p");

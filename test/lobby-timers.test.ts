@@ -1,5 +1,5 @@
 import { runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import { chatting, freshLobby, lobbyStub, login } from "./support/lobby";
 
 describe("timers: request expiry and the heartbeat sweep (one alarm)", () => {
@@ -51,6 +51,21 @@ describe("timers: request expiry and the heartbeat sweep (one alarm)", () => {
       state.getWebSockets().map((ws) => state.getWebSocketAutoResponseTimestamp(ws) !== null),
     );
     expect(pinged).toEqual([true]);
+  });
+
+  it("never runs the Lobby's message handler for a heartbeat", async () => {
+    const lobby = freshLobby();
+    const alice = await login(lobby, "alice");
+    const stub = lobbyStub(lobby);
+    const spy = await runInDurableObject(stub, (instance) => vi.spyOn(instance, "webSocketMessage"));
+    for (let i = 0; i < 50; i++) {
+      alice.send("ping");
+      await alice.expect(/^pong$/);
+    }
+    expect(spy).not.toHaveBeenCalled();
+    alice.send("list");
+    await alice.expect("1 online:");
+    expect(spy).toHaveBeenCalledTimes(1);
   });
 
   it("sweeps a socket that pinged and then went silent, and tells its partner", async () => {

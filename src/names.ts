@@ -1,0 +1,101 @@
+// Usernames: what is allowed, and when two names count as the same one.
+// Two names collide when they are equal after NFKC and case folding, or when they only differ by characters that
+// look alike (a Cyrillic "а" for a Latin "a", "rn" for "m", "I" for "l"), so nobody can pass for someone else.
+
+export const NAME_MAX_CHARS = 32;
+
+export type NameCheck = { ok: true; name: string; key: string } | { ok: false; name: string; detail: string };
+
+const ALLOWED = /^[\p{L}\p{M}\p{N}_.-]+$/u;
+const MARK = /\p{M}/u;
+/** More combining marks than this on one letter is decoration, not a name ("Zalgo" text). */
+const MAX_MARKS_IN_A_ROW = 3;
+
+/** The scripts told apart when checking for mixed-script names; letters of any other script count as "other". */
+const SCRIPTS = [
+  "Latin", "Greek", "Cyrillic", "Armenian", "Hebrew", "Arabic", "Syriac", "Thaana", "Devanagari", "Bengali",
+  "Gurmukhi", "Gujarati", "Oriya", "Tamil", "Telugu", "Kannada", "Malayalam", "Sinhala", "Thai", "Lao", "Tibetan",
+  "Myanmar", "Georgian", "Hangul", "Ethiopic", "Cherokee", "Khmer", "Mongolian", "Hiragana", "Katakana", "Bopomofo",
+  "Han",
+].map((script) => [script, new RegExp(`^\\p{Script=${script}}$`, "u")] as const);
+
+/** Scripts that are written together (UTS #39 "highly restrictive"): Latin with Japanese, Chinese or Korean. */
+const WRITTEN_TOGETHER = [
+  new Set(["Latin", "Han", "Hiragana", "Katakana"]),
+  new Set(["Latin", "Han", "Bopomofo"]),
+  new Set(["Latin", "Han", "Hangul"]),
+];
+
+/** Letters that look like Latin ones, after case folding (a subset of Unicode's confusables.txt). */
+const LOOKALIKES: Record<string, string> = {
+  // Cyrillic
+  "а": "a", "е": "e", "о": "o", "р": "p", "с": "c", "у": "y", "х": "x", "і": "i", "ј": "j", "ѕ": "s",
+  "ԁ": "d", "һ": "h", "ӏ": "l", "ԛ": "q", "ԝ": "w",
+  // Greek
+  "α": "a", "ι": "i", "κ": "k", "ν": "v", "ο": "o", "ρ": "p", "υ": "u", "χ": "x",
+  // Latin and digits
+  "ı": "i", "ɡ": "g", "0": "o", "1": "l",
+};
+const LOOKALIKE_PAIRS: [RegExp, string][] = [
+  [/rn/g, "m"],
+  [/vv/g, "w"],
+];
+
+/** Equal for names that differ only in case or by NFKC compatibility (fullwidth letters, ligatures). */
+export function foldName(name: string): string {
+  return name.normalize("NFKC").toLowerCase().normalize("NFKC");
+}
+
+/**
+ * The key two names collide on: the folded name with look-alike characters mapped to one of them. (A capital I
+ * and a small l look alike too, but folding case turns the I into an i first; case-insensitivity wins there.)
+ */
+export function nameKey(name: string): string {
+  const folded = foldName(name);
+  let key = "";
+  for (const ch of folded) key += LOOKALIKES[ch] ?? ch;
+  for (const [pair, single] of LOOKALIKE_PAIRS) key = key.replace(pair, single);
+  return key;
+}
+
+function scriptOf(ch: string): string | null {
+  if (!/\p{L}/u.test(ch) && !MARK.test(ch)) return null; // digits and _ - . belong to every script
+  for (const [script, re] of SCRIPTS) if (re.test(ch)) return script;
+  return MARK.test(ch) ? null : "other"; // a mark of no listed script is inherited from its letter
+}
+
+export function checkName(raw: string): NameCheck {
+  const name = raw.normalize("NFKC").trim();
+  const chars = [...name];
+  const refuse = (detail: string): NameCheck => ({ ok: false, name: printable(name), detail });
+  if (chars.length === 0) return refuse("a username needs at least one character");
+  if (chars.length > NAME_MAX_CHARS) {
+    return { ok: false, name: "", detail: `a username has at most ${NAME_MAX_CHARS} characters (that one has ${chars.length})` };
+  }
+  if (!ALLOWED.test(name)) {
+    const bad = chars.find((c) => !ALLOWED.test(c)) ?? "";
+    const what = /\p{C}/u.test(bad)
+      ? `control or invisible characters (U+${bad.codePointAt(0)!.toString(16).toUpperCase().padStart(4, "0")})`
+      : /\s/u.test(bad)
+        ? "spaces"
+        : `"${bad}"`;
+    return refuse(`${what} not allowed; use letters, digits, _ - .`);
+  }
+  if (MARK.test(chars[0]!)) return refuse("a username cannot start with a combining mark");
+  let marks = 0;
+  for (const c of chars) {
+    marks = MARK.test(c) ? marks + 1 : 0;
+    if (marks > MAX_MARKS_IN_A_ROW) return refuse(`at most ${MAX_MARKS_IN_A_ROW} combining marks on one letter`);
+  }
+  const scripts = new Set(chars.map(scriptOf).filter((s): s is string => s !== null));
+  if (scripts.size > 1 && !WRITTEN_TOGETHER.some((set) => [...scripts].every((s) => set.has(s)))) {
+    const [first, second] = [...scripts];
+    return refuse(`mixes ${first} and ${second} letters, which can imitate another name; use one script`);
+  }
+  return { ok: true, name, key: nameKey(name) };
+}
+
+/** A rejected name is echoed back; keep control characters out of what we echo. */
+export function printable(s: string): string {
+  return s.replace(/\p{C}/gu, "?").slice(0, NAME_MAX_CHARS * 2);
+}
