@@ -11,7 +11,16 @@ export default defineConfig({
             main: "./src/index.ts",
             wrangler: { configPath: "./wrangler.toml" },
             // FUZZ_RUNS=5000 npm test raises the property and fuzz counts.
-            miniflare: { bindings: { FUZZ_RUNS: process.env.FUZZ_RUNS ?? "" } },
+            miniflare: {
+              bindings: {
+                FUZZ_RUNS: process.env.FUZZ_RUNS ?? "",
+                // Small caps so the security tests reach them; only requests that carry an Origin or a
+                // CF-Connecting-IP header (those tests) are affected.
+                ALLOWED_ORIGINS: "https://parley.example",
+                MAX_SOCKETS_PER_IP: "4",
+                LOGINS_PER_MINUTE_PER_IP: "6",
+              },
+            },
           }),
         ],
         test: { name: "workers", include: ["test/*.test.ts"] },

@@ -13,6 +13,10 @@ export interface Config {
   heartbeatTimeoutMs: number;
   /** JSON clients get presence changes in batches, at most one push per this interval. */
   presenceIntervalMs: number;
+  /** Open sockets one client address may hold (by CF-Connecting-IP). */
+  maxSocketsPerIp: number;
+  /** Login attempts one client address may make per minute (a bucket of this size, refilled over a minute). */
+  loginsPerMinutePerIp: number;
 }
 
 export const DEFAULT_CONFIG: Readonly<Config> = {
@@ -22,6 +26,8 @@ export const DEFAULT_CONFIG: Readonly<Config> = {
   requestTimeoutMs: 60_000,
   heartbeatTimeoutMs: 45_000,
   presenceIntervalMs: 500,
+  maxSocketsPerIp: 64,
+  loginsPerMinutePerIp: 120,
 };
 
 /** The env var behind each setting; README lists the same table. */
@@ -32,6 +38,8 @@ export const CONFIG_VARS: Record<keyof Config, string> = {
   requestTimeoutMs: "REQUEST_TIMEOUT_MS",
   heartbeatTimeoutMs: "HEARTBEAT_TIMEOUT_MS",
   presenceIntervalMs: "PRESENCE_INTERVAL_MS",
+  maxSocketsPerIp: "MAX_SOCKETS_PER_IP",
+  loginsPerMinutePerIp: "LOGINS_PER_MINUTE_PER_IP",
 };
 
 /**

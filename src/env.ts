@@ -11,6 +11,10 @@ export interface Env {
   REQUEST_TIMEOUT_MS?: string;
   HEARTBEAT_TIMEOUT_MS?: string;
   PRESENCE_INTERVAL_MS?: string;
+  MAX_SOCKETS_PER_IP?: string;
+  LOGINS_PER_MINUTE_PER_IP?: string;
+  /** Browser origins allowed to open a socket, separated by commas; unset allows all. */
+  ALLOWED_ORIGINS?: string;
   /** Tests only: how many random cases the property and fuzz tests run. */
   FUZZ_RUNS?: string;
 }

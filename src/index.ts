@@ -2,6 +2,7 @@
 
 import { Hono } from "hono";
 import type { Env } from "./env";
+import { originAllowed } from "./origins";
 
 export { Lobby } from "./lobby";
 
@@ -18,6 +19,9 @@ app.get("/ws", (c) => {
         "or open / in a browser.\n",
       426,
     );
+  }
+  if (!originAllowed(c.req.header("Origin"), new URL(c.req.url).origin, c.env.ALLOWED_ORIGINS)) {
+    return c.text("This origin may not open a Parley socket (see ALLOWED_ORIGINS)\n", 403);
   }
   const lobby = c.req.query("lobby") ?? DEFAULT_LOBBY;
   if (!LOBBY_NAME.test(lobby)) return c.text("A lobby name is 1-64 letters, digits, _ - or .\n", 400);

@@ -41,6 +41,8 @@ export interface Attachment {
   awaitingTarget: boolean;
   /** Last time the client sent a message, refreshed at most every few seconds (see `touch`). */
   heardAt: number;
+  /** The client's address (CF-Connecting-IP), for the per-address caps; null where none is known. */
+  ip: string | null;
 }
 
 interface Conn {
@@ -62,6 +64,9 @@ export class Lobby extends DurableObject<Env> {
   private presencePushedAt = 0;
   /** Sockets speaking the JSON dialect: presence is collected only while there is someone to push it to. */
   private jsonConns = 0;
+  /** Open sockets per client address, and each address's login bucket (memory only, like the rate buckets). */
+  private readonly socketsByIp = new Map<string, number>();
+  private readonly loginsByIp = new Map<string, Bucket>();
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
@@ -109,10 +114,26 @@ export class Lobby extends DurableObject<Env> {
     const { 0: client, 1: server } = new WebSocketPair();
     this.ctx.acceptWebSocket(server);
     const now = Date.now();
-    const att: Attachment = { sid: crypto.randomUUID(), dialect, key: null, awaitingTarget: false, heardAt: now };
+    const ip = request.headers.get("CF-Connecting-IP");
+    if (ip && (this.socketsByIp.get(ip) ?? 0) >= this.config.maxSocketsPerIp) {
+      // Accepted only to say why: a refused upgrade shows a browser nothing but a failed connection.
+      const refusal: ServerEvent = {
+        type: "error",
+        code: "too_many_connections",
+        message: `Too many connections from your address (at most ${this.config.maxSocketsPerIp}); close one and try again`,
+      };
+      for (const frame of render(refusal, dialect)) server.send(frame);
+      closeQuietly(server, CloseCode.policy, "too many connections");
+      return this.upgraded(client, dialect);
+    }
+    const att: Attachment = { sid: crypto.randomUUID(), dialect, key: null, awaitingTarget: false, heardAt: now, ip };
     server.serializeAttachment(att);
     this.track(server, att, now);
     this.run({ type: "open", sid: att.sid }, now);
+    return this.upgraded(client, dialect);
+  }
+
+  private upgraded(client: WebSocket, dialect: Dialect): Response {
     return new Response(null, {
       status: 101,
       webSocket: client,
@@ -142,6 +163,9 @@ export class Lobby extends DurableObject<Env> {
       }
       const action =
         conn.att.dialect === "json" ? parseJson(message) : parseText(message, inputMode(this.state, conn.att.sid));
+      if (action.type === "login" && !this.mayTryLogin(conn, now)) {
+        return this.reply(conn, "too_many_logins", "Too many login attempts from your address; try again in a minute");
+      }
       this.run({ type: "action", sid: conn.att.sid, action }, now);
     } catch (err) {
       console.error("webSocketMessage failed", { sid: conn.att.sid, err });
@@ -186,6 +210,7 @@ export class Lobby extends DurableObject<Env> {
     const conn: Conn = { ws, att, bucket: fullBucket(this.config, now) };
     this.conns.set(att.sid, conn);
     if (att.dialect === "json") this.jsonConns++;
+    if (att.ip) this.socketsByIp.set(att.ip, (this.socketsByIp.get(att.ip) ?? 0) + 1);
     this.byWs.set(ws, conn);
     return conn;
   }
@@ -211,6 +236,20 @@ export class Lobby extends DurableObject<Env> {
     } catch {
       // The socket is closing; its close event will follow.
     }
+  }
+
+  /** One login attempt from this socket's address, if its bucket allows (a full bucket refills in a minute). */
+  private mayTryLogin(conn: Conn, now: number): boolean {
+    if (!conn.att.ip || this.state.sessions.get(conn.att.sid)?.key) return true;
+    const limit = { ratePerSecond: this.config.loginsPerMinutePerIp / 60, rateBurst: this.config.loginsPerMinutePerIp };
+    let bucket = this.loginsByIp.get(conn.att.ip);
+    if (!bucket) {
+      // Bounded memory: addresses are forgotten wholesale rather than tracked forever.
+      if (this.loginsByIp.size >= 10_000) this.loginsByIp.clear();
+      bucket = fullBucket(limit, now);
+      this.loginsByIp.set(conn.att.ip, bucket);
+    }
+    return take(bucket, now, limit) === "ok";
   }
 
   private departed(ws: WebSocket): void {
@@ -274,6 +313,11 @@ export class Lobby extends DurableObject<Env> {
         this.conns.delete(sid);
         this.byWs.delete(conn.ws);
         if (conn.att.dialect === "json") this.jsonConns--;
+        if (conn.att.ip) {
+          const left = (this.socketsByIp.get(conn.att.ip) ?? 1) - 1;
+          if (left > 0) this.socketsByIp.set(conn.att.ip, left);
+          else this.socketsByIp.delete(conn.att.ip);
+        }
         continue;
       }
       conn.att.key = session.key;

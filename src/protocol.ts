@@ -33,7 +33,9 @@ export type ErrorCode =
   | "not_in_chat"
   | "nothing_to_exit"
   | "nothing_to_cancel"
-  | "empty_message";
+  | "empty_message"
+  | "too_many_connections"
+  | "too_many_logins";
 
 /** What a client asks for, whichever dialect it speaks. */
 export type Action =

@@ -13,6 +13,8 @@ describe("readConfig", () => {
       requestTimeoutMs: 60_000,
       heartbeatTimeoutMs: 45_000,
       presenceIntervalMs: 500,
+      maxSocketsPerIp: 64,
+      loginsPerMinutePerIp: 120,
     });
   });
 
@@ -25,6 +27,8 @@ describe("readConfig", () => {
         REQUEST_TIMEOUT_MS: "5000",
         HEARTBEAT_TIMEOUT_MS: "30000",
         PRESENCE_INTERVAL_MS: "250",
+        MAX_SOCKETS_PER_IP: "8",
+        LOGINS_PER_MINUTE_PER_IP: "30",
       }),
     ).toEqual({
       maxMessageBytes: 1024,
@@ -33,6 +37,8 @@ describe("readConfig", () => {
       requestTimeoutMs: 5000,
       heartbeatTimeoutMs: 30_000,
       presenceIntervalMs: 250,
+      maxSocketsPerIp: 8,
+      loginsPerMinutePerIp: 30,
     });
   });
 

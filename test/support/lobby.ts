@@ -17,8 +17,12 @@ export function freshLobby(): string {
   return `t-${crypto.randomUUID()}`;
 }
 
-export async function open(lobby: string, label: string, opts: { json?: boolean } = {}): Promise<Peer> {
-  const headers: Record<string, string> = { Upgrade: "websocket" };
+export async function open(
+  lobby: string,
+  label: string,
+  opts: { json?: boolean; headers?: Record<string, string> } = {},
+): Promise<Peer> {
+  const headers: Record<string, string> = { Upgrade: "websocket", ...opts.headers };
   if (opts.json) headers["Sec-WebSocket-Protocol"] = JSON_SUBPROTOCOL;
   const res = await SELF.fetch(`http://parley.test/ws?lobby=${lobby}`, { headers });
   if (res.status !== 101 || !res.webSocket) throw new Error(`upgrade failed: ${res.status} ${await res.text()}`);
