@@ -14,6 +14,7 @@ export default defineConfig({
             miniflare: {
               bindings: {
                 FUZZ_RUNS: process.env.FUZZ_RUNS ?? "",
+                FUZZ_SEED: process.env.FUZZ_SEED ?? "",
                 // Small caps so the security tests reach them; only requests that carry an Origin or a
                 // CF-Connecting-IP header (those tests) are affected.
                 ALLOWED_ORIGINS: "https://parley.example",

@@ -17,6 +17,7 @@ export interface Env {
   ALLOWED_ORIGINS?: string;
   /** Tests only: how many random cases the property and fuzz tests run. */
   FUZZ_RUNS?: string;
+  FUZZ_SEED?: string;
 }
 
 // `cloudflare:test` and `cloudflare:workers` type their `env` as Cloudflare.Env: make it ours.

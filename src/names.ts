@@ -1,6 +1,8 @@
 // Usernames: what is allowed, and when two names count as the same one.
 // Two names collide when they are equal after NFKC and case folding, or when they only differ by characters that
-// look alike (a Cyrillic "а" for a Latin "a", "rn" for "m", "I" for "l"), so nobody can pass for someone else.
+// look alike (a Cyrillic "а" for a Latin "a", "rn" for "m", "0" for "o"), so nobody can pass for someone else.
+
+import { printable } from "./printable.js";
 
 export const NAME_MAX_CHARS = 32;
 
@@ -67,7 +69,7 @@ function scriptOf(ch: string): string | null {
 export function checkName(raw: string): NameCheck {
   const name = raw.normalize("NFKC").trim();
   const chars = [...name];
-  const refuse = (detail: string): NameCheck => ({ ok: false, name: printable(name), detail });
+  const refuse = (detail: string): NameCheck => ({ ok: false, name: printable(name, NAME_MAX_CHARS * 2), detail });
   if (chars.length === 0) return refuse("a username needs at least one character");
   if (chars.length > NAME_MAX_CHARS) {
     return { ok: false, name: "", detail: `a username has at most ${NAME_MAX_CHARS} characters (that one has ${chars.length})` };
@@ -95,7 +97,3 @@ export function checkName(raw: string): NameCheck {
   return { ok: true, name, key: nameKey(name) };
 }
 
-/** A rejected name is echoed back; keep control characters out of what we echo. */
-export function printable(s: string): string {
-  return s.replace(/\p{C}/gu, "?").slice(0, NAME_MAX_CHARS * 2);
-}

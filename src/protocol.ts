@@ -101,7 +101,7 @@ export type ServerEvent =
 
 export { NAME_MAX_CHARS, checkName, foldName, nameKey } from "./names.ts";
 export type { NameCheck } from "./names.ts";
-import { printable } from "./names.ts";
+import { printable } from "./printable.js";
 
 // ---------------------------------------------------------------------------------------------
 // Parsing client input
@@ -145,7 +145,7 @@ export function parseJson(frame: string): Action {
     default:
       return bad(
         typeof v.type === "string"
-          ? `Unknown action type "${printable(v.type).slice(0, 32)}"`
+          ? `Unknown action type "${printable(v.type, 32)}"`
           : 'A JSON action needs a string "type"',
       );
   }

@@ -15,6 +15,7 @@ import {
   LIST_LIMIT,
 } from "./protocol";
 import { checkName, foldName, nameKey } from "./names";
+import { printable } from "./printable.js";
 
 /** One logged-in user: the seed's `Clients[username]` = { socket, engaged, connected_with }. */
 export interface User {
@@ -256,7 +257,7 @@ class Turn {
       return this.send(sid, { type: "ask_target" });
     }
     const target = this.s.users.get(targetKey!);
-    if (!target) return fail({ reason: "offline", to: shorten(to.trim()) });
+    if (!target) return fail({ reason: "offline", to: printable(to.trim(), 40) });
     if (statusOf(this.s, targetKey!) !== "available") return fail({ reason: "busy", to: target.name });
 
     this.setAwaiting(sid, session, false);
@@ -396,12 +397,6 @@ class Turn {
       }
     }
   }
-}
-
-/** A name that is not online is echoed back; bound what we echo. */
-function shorten(s: string): string {
-  const chars = [...s.replace(/\p{C}/gu, "?")];
-  return chars.length > 40 ? chars.slice(0, 40).join("") + "..." : s.replace(/\p{C}/gu, "?");
 }
 
 /**

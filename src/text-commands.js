@@ -3,6 +3,8 @@
 // and a bare line means what the sender's state says (a name, a target, a y/n answer, a chat message).
 // Plain JavaScript so that the worker and the Node terminal client share it; the types come from protocol.ts.
 
+import { printable } from "./printable.js";
+
 /** @typedef {import("./protocol.ts").Action} Action */
 /** @typedef {import("./protocol.ts").InputMode} InputMode */
 
@@ -75,7 +77,7 @@ function parseCommand(text) {
       return {
         type: "invalid",
         code: "unknown_command",
-        message: `Unknown command "${word.replace(/\p{C}/gu, "?").slice(0, 32)}". Type help to see the commands`,
+        message: `Unknown command "${printable(word, 32)}". Type help to see the commands`,
       };
   }
 }

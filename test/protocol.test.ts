@@ -103,6 +103,20 @@ describe("parseText in name mode", () => {
   });
 });
 
+describe("echoing input back", () => {
+  const loneSurrogate = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+
+  it("never cuts an echoed word inside a surrogate pair (that frame would not be UTF-8)", () => {
+    for (let pad = 0; pad < 4; pad++) {
+      const word = "x".repeat(pad) + "😀".repeat(40);
+      const text = parseText(word, "command");
+      expect(text.type === "invalid" && text.message).not.toMatch(loneSurrogate);
+      const json = parseJson(JSON.stringify({ type: word }));
+      expect(json.type === "invalid" && json.message).not.toMatch(loneSurrogate);
+    }
+  });
+});
+
 describe("parseText in target mode", () => {
   const parse = (line: string) => parseText(line, "target");
 
