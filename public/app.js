@@ -1,0 +1,466 @@
+// The web client: wires the connection, the server's events and the page together.
+// The server is the judge of every rule; this page shows what it says and offers only what makes sense now.
+
+import { Chat } from "./chat.js";
+import { Link } from "./connection.js";
+import { byId, countdown, hueOf } from "./dom.js";
+import { checkName, socketUrl } from "./names.js";
+import { announcer, Notices } from "./notices.js";
+import { People } from "./people.js";
+import { RequestDialog } from "./request-dialog.js";
+import { chatLine, noticeFor, rejectedName, secondsLeft } from "./texts.js";
+
+/** @typedef {import("../src/protocol").ServerEvent} ServerEvent */
+/** @typedef {import("./connection.js").LinkState} LinkState */
+/** @typedef {import("./connection.js").ClientAction} ClientAction */
+
+/**
+ * Until the server pushes `presence`, the list is asked for again after each status change and this often
+ * while the tab is visible; the first `presence` push switches both off.
+ */
+const LIST_POLL_MS = 5000;
+const NAME_KEY = "parley.name";
+
+const ui = {
+  conn: byId("conn", HTMLElement),
+  connText: byId("conn-text", HTMLElement),
+  retry: byId("retry", HTMLButtonElement),
+  me: byId("me", HTMLElement),
+  meName: byId("me-name", HTMLElement),
+  signOut: byId("sign-out", HTMLButtonElement),
+  loginView: byId("login-view", HTMLElement),
+  loginForm: byId("login-form", HTMLFormElement),
+  name: byId("name", HTMLInputElement),
+  nameError: byId("name-error", HTMLElement),
+  join: byId("join", HTMLButtonElement),
+  lobbyView: byId("lobby-view", HTMLElement),
+  idle: byId("idle", HTMLElement),
+  outgoing: byId("outgoing", HTMLElement),
+  outgoingName: byId("outgoing-name", HTMLElement),
+  outgoingLeft: byId("outgoing-left", HTMLElement),
+  outgoingBar: byId("outgoing-bar", HTMLElement),
+  cancel: byId("cancel", HTMLButtonElement),
+  chat: byId("chat", HTMLElement),
+  chatAvatar: byId("chat-avatar", HTMLElement),
+  exit: byId("exit", HTMLButtonElement),
+  message: byId("message", HTMLTextAreaElement),
+  back: byId("back", HTMLButtonElement),
+  peopleList: byId("people-list", HTMLUListElement),
+  /** Where focus goes when what had it disappears (a finished request, a closed chat). */
+  peopleTitle: byId("people-title", HTMLElement),
+};
+
+const link = new Link(socketUrl(location), { event: onEvent, state: onLinkState });
+const notices = new Notices(byId("notices", HTMLElement));
+const announce = announcer(byId("announcer", HTMLElement));
+const send = (/** @type {ClientAction} */ action) => link.send(action);
+
+const people = new People(
+  {
+    list: ui.peopleList,
+    title: ui.peopleTitle,
+    count: byId("people-count", HTMLElement),
+    more: byId("people-more", HTMLElement),
+    empty: byId("people-empty", HTMLElement),
+  },
+  (name) => {
+    if (send({ type: "connect", to: name })) session.asking = true;
+    else notices.show("Not connected; trying to reconnect", "warn");
+    update();
+  },
+);
+
+const chat = new Chat(
+  {
+    name: byId("chat-name", HTMLElement),
+    log: byId("transcript", HTMLElement),
+    form: byId("composer", HTMLFormElement),
+    input: ui.message,
+    hint: byId("message-hint", HTMLElement),
+    ended: byId("chat-ended", HTMLElement),
+    endedText: byId("chat-ended-text", HTMLElement),
+  },
+  (text) => {
+    if (send({ type: "say", text })) return true;
+    notices.show("Not connected, so that message was not sent", "error");
+    return false;
+  },
+);
+
+const request = new RequestDialog(
+  {
+    dialog: byId("incoming", HTMLDialogElement),
+    names: [...document.querySelectorAll("#incoming .incoming-name")].map((n) => /** @type {HTMLElement} */ (n)),
+    avatar: byId("incoming-avatar", HTMLElement),
+    left: byId("incoming-left", HTMLElement),
+    bar: byId("incoming-bar", HTMLElement),
+    accept: byId("accept", HTMLButtonElement),
+    decline: byId("decline", HTMLButtonElement),
+  },
+  (accept) => {
+    send({ type: "answer", accept });
+    update();
+  },
+);
+
+/** What this page knows about its session on the server. */
+const session = {
+  /** The name we were welcomed with; after a reconnect we log in with it again. */
+  name: /** @type {string | null} */ (null),
+  loggedIn: false,
+  /** The name to log in with once the server asks (typed, or remembered after a reconnect). */
+  joining: /** @type {string | null} */ (null),
+  /** That login is the automatic one after a reconnect. */
+  rejoining: false,
+  /** The server has asked this socket for a name. */
+  asked: false,
+  /** A Connect click is on its way; the buttons wait for the answer. */
+  asking: false,
+  outgoing: /** @type {{ to: string, stop: () => void } | null} */ (null),
+  /** The server pushes presence changes, so the list needs no asking. */
+  pushed: false,
+  signingOut: false,
+  unread: 0,
+};
+
+// ---------------------------------------------------------------------------------------------
+// Server events
+
+/** @param {ServerEvent} e */
+function onEvent(e) {
+  switch (e.type) {
+    case "ask_name":
+      session.asked = true;
+      // The server lost our login (restored without its storage): sign in again with the same name.
+      if (session.loggedIn) endSession("The server restarted", "The server restarted; signing you in again…");
+      if (session.joining === null && session.name !== null) {
+        session.joining = session.name;
+        session.rejoining = true;
+      }
+      if (session.joining !== null) send({ type: "login", name: session.joining });
+      break;
+    case "name_rejected": {
+      const automatic = session.rejoining;
+      loginFailed(
+        (rejectedName(e) ?? "") +
+          (automatic && e.reason === "taken"
+            ? ". Your previous connection may not have closed yet; try again in a few seconds."
+            : ""),
+      );
+      break;
+    }
+    case "welcome":
+      dismissLost?.();
+      dismissLost = null;
+      if (session.rejoining) notices.show(`Reconnected as ${e.name}`, "good");
+      session.name = e.name;
+      session.loggedIn = true;
+      session.joining = null;
+      session.rejoining = false;
+      session.asked = false;
+      sessionStorage.setItem(NAME_KEY, e.name);
+      ui.meName.textContent = e.name;
+      if (!ui.loginView.hidden) {
+        showView("lobby");
+        ui.peopleTitle.focus();
+      }
+      send({ type: "list" });
+      break;
+    case "users":
+      people.snapshot(e);
+      break;
+    case "presence":
+      session.pushed = true;
+      people.apply(e.changes);
+      break;
+    case "request_sent":
+      session.asking = false;
+      startOutgoing(e.to, e.expiresInMs);
+      break;
+    case "incoming_request":
+      request.open(e.from, e.expiresInMs);
+      document.title = `${e.from} wants to chat · Parley`;
+      break;
+    case "request_declined":
+    case "cancelled":
+      stopOutgoing();
+      break;
+    case "you_declined":
+      request.close();
+      break;
+    case "request_ended":
+      if (e.role === "sent") stopOutgoing();
+      else request.close();
+      break;
+    case "connected": {
+      notices.clear(); // what came before (a decline, an expiry) is over now
+      stopOutgoing();
+      request.close();
+      const line = chatLine(e) ?? "";
+      chat.start(e.with, line);
+      ui.chatAvatar.textContent = [...e.with][0]?.toUpperCase() ?? "";
+      ui.chatAvatar.style.setProperty("--hue", String(hueOf(e.with)));
+      announce(line);
+      update();
+      ui.message.focus();
+      break;
+    }
+    case "message":
+      if (chat.partner === null || chat.ended) break;
+      chat.theirs(e.from, e.text);
+      announce(`${e.from}: ${e.text}`);
+      if (document.visibilityState === "hidden") session.unread++;
+      break;
+    case "partner_left":
+    case "you_left": {
+      const line = chatLine(e) ?? "";
+      const hadFocus = ui.chat.contains(document.activeElement);
+      chat.end(line);
+      announce(line);
+      if (hadFocus) ui.back.focus();
+      break;
+    }
+    case "bye":
+      if (session.signingOut) signedOut();
+      break;
+    case "ask_target":
+      send({ type: "cancel" }); // only a bare `connect` asks this; the page always names someone
+      break;
+    case "error":
+      session.asking = false;
+      // A login refused for another reason (too many attempts from this address): say so by the name field.
+      if (!session.loggedIn && session.joining !== null) return loginFailed(e.message);
+      if (e.code === "not_logged_in") showView("login");
+      break;
+    case "request_failed":
+      session.asking = false;
+      break;
+    case "help": // never asked for: the page has its own words for what can be done
+      break;
+  }
+  const notice = noticeFor(e);
+  if (notice) notices.show(notice.text, notice.tone);
+  if (changesStatuses(e)) refreshSoon();
+  update();
+}
+
+/** The login did not happen: back to the form, with the name that was tried and why. */
+function loginFailed(/** @type {string} */ why) {
+  dismissLost?.();
+  dismissLost = null;
+  const name = session.joining;
+  session.joining = null;
+  session.rejoining = false;
+  session.name = null;
+  sessionStorage.removeItem(NAME_KEY);
+  showView("login");
+  if (name !== null) ui.name.value = name;
+  showNameError(why);
+  ui.name.focus();
+  ui.name.select();
+  update();
+}
+
+/** @param {ServerEvent} e */
+function changesStatuses(e) {
+  return ["request_sent", "request_failed", "incoming_request", "request_declined", "you_declined", "request_ended",
+    "cancelled", "connected", "partner_left", "you_left"].includes(e.type);
+}
+
+// ---------------------------------------------------------------------------------------------
+// The connection
+
+/** @type {(() => void) | null} */
+let stopRetryCountdown = null;
+/** Removes the "Connection lost" notice once the socket is back and signed in. */
+let dismissLost = /** @type {(() => void) | null} */ (null);
+
+/** @param {LinkState} s */
+function onLinkState(s) {
+  stopRetryCountdown?.();
+  stopRetryCountdown = null;
+  ui.conn.dataset.state = s.kind;
+  ui.retry.hidden = s.kind !== "waiting";
+  switch (s.kind) {
+    case "connecting":
+      ui.connText.textContent = s.attempt === 0 && !session.name ? "Connecting…" : "Reconnecting…";
+      break;
+    case "open":
+      ui.connText.textContent = "Online";
+      break;
+    case "waiting":
+      if (session.loggedIn) endSession("Connection lost", "Connection lost; reconnecting…");
+      session.asked = false;
+      stopRetryCountdown = countdown(s.retryAt, (ms) => {
+        ui.connText.textContent = `Offline · reconnecting in ${secondsLeft(ms)} s`;
+      });
+      break;
+    case "stopped":
+      ui.connText.textContent = "Offline";
+      break;
+  }
+  update();
+}
+
+/**
+ * The server forgot us (the socket dropped, or it asked for a name again): end what was going on, keep the
+ * transcript readable, and log in again with the same name when the server asks.
+ * @param {string} why what happened, for the transcript of a chat it ends
+ * @param {string} notice what happened and what comes next, when there was no chat to end
+ */
+function endSession(why, notice) {
+  notices.clear(); // earlier notices were about the session that just ended
+  session.loggedIn = false;
+  session.asking = false;
+  if (chat.partner !== null && !chat.ended) chat.end(`${why}: your chat with ${chat.partner} ended`);
+  else dismissLost = notices.show(notice, "warn");
+  stopOutgoing();
+  request.close();
+}
+
+function signedOut() {
+  session.signingOut = false;
+  session.name = null;
+  session.joining = null;
+  session.loggedIn = false;
+  session.asked = false;
+  sessionStorage.removeItem(NAME_KEY);
+  stopOutgoing();
+  request.close();
+  chat.close();
+  people.clear();
+  showView("login");
+  link.restart();
+  ui.name.focus();
+}
+
+let refreshTimer = /** @type {ReturnType<typeof setTimeout> | undefined} */ (undefined);
+
+/** The fallback until presence pushes land: ask for the list once, shortly after a burst of changes. */
+function refreshSoon() {
+  if (session.pushed || refreshTimer !== undefined) return;
+  refreshTimer = setTimeout(() => {
+    refreshTimer = undefined;
+    if (session.loggedIn && !session.pushed) send({ type: "list" });
+  }, 300);
+}
+
+setInterval(() => {
+  if (session.loggedIn && !session.pushed && document.visibilityState === "visible") send({ type: "list" });
+}, LIST_POLL_MS);
+
+// ---------------------------------------------------------------------------------------------
+// The page
+
+function showView(/** @type {"login" | "lobby"} */ view) {
+  ui.loginView.hidden = view !== "login";
+  ui.lobbyView.hidden = view !== "lobby";
+  if (view === "login") resetJoin();
+}
+
+/** Shows or hides each part of the page from the session; called after every change. */
+function update() {
+  const inChat = chat.partner !== null;
+  const busy = session.asking || session.outgoing !== null || request.from !== null || (inChat && !chat.ended);
+  people.canAsk = session.loggedIn && !busy;
+  ui.lobbyView.dataset.mode = session.outgoing ? "outgoing" : inChat ? "chat" : "idle";
+  ui.lobbyView.classList.toggle("is-stale", !session.loggedIn);
+  ui.idle.hidden = inChat || session.outgoing !== null;
+  ui.outgoing.hidden = session.outgoing === null;
+  ui.chat.hidden = !inChat || session.outgoing !== null;
+  ui.exit.hidden = chat.ended;
+  ui.exit.disabled = !session.loggedIn;
+  ui.cancel.disabled = !session.loggedIn;
+  ui.me.hidden = !session.loggedIn;
+  if (request.from === null) document.title = session.unread > 0 ? `(${session.unread}) Parley` : "Parley";
+}
+
+/** @param {string} to @param {number} expiresInMs */
+function startOutgoing(to, expiresInMs) {
+  stopOutgoing();
+  if (chat.ended) chat.close();
+  const deadline = Date.now() + expiresInMs;
+  ui.outgoingName.textContent = to;
+  const stop = countdown(deadline, (ms) => {
+    ui.outgoingLeft.textContent = `The request expires in ${secondsLeft(ms)} s`;
+    ui.outgoingBar.style.transform = `scaleX(${expiresInMs > 0 ? ms / expiresInMs : 0})`;
+  });
+  session.outgoing = { to, stop };
+  update();
+  ui.cancel.focus();
+}
+
+function stopOutgoing() {
+  const hadFocus = ui.outgoing.contains(document.activeElement);
+  session.outgoing?.stop();
+  session.outgoing = null;
+  update();
+  if (hadFocus) ui.peopleTitle.focus();
+}
+
+function showNameError(/** @type {string} */ text) {
+  ui.nameError.textContent = text;
+  ui.name.setAttribute("aria-invalid", String(text !== ""));
+}
+
+function resetJoin() {
+  ui.join.disabled = false;
+  ui.join.textContent = "Join";
+}
+
+ui.loginForm.addEventListener("submit", (e) => {
+  e.preventDefault();
+  const check = checkName(ui.name.value);
+  if (!check.ok) {
+    showNameError(check.detail);
+    ui.name.focus();
+    return;
+  }
+  showNameError("");
+  session.joining = check.name;
+  session.rejoining = false;
+  ui.join.disabled = true;
+  ui.join.textContent = link.state.kind === "open" ? "Joining…" : "Joining when connected…";
+  if (session.asked) send({ type: "login", name: check.name });
+});
+
+// Validate as the person types once they have tried (or been told), so the message goes away when it is fixed.
+ui.name.addEventListener("input", () => {
+  if (ui.nameError.textContent === "") return;
+  const check = checkName(ui.name.value);
+  showNameError(check.ok ? "" : check.detail);
+});
+
+ui.cancel.addEventListener("click", () => send({ type: "cancel" }));
+ui.exit.addEventListener("click", () => send({ type: "exit" }));
+ui.retry.addEventListener("click", () => link.retryNow());
+ui.back.addEventListener("click", () => {
+  chat.close();
+  update();
+  ui.peopleTitle.focus();
+});
+ui.signOut.addEventListener("click", () => {
+  session.signingOut = true;
+  if (!send({ type: "quit" })) signedOut();
+});
+
+document.addEventListener("visibilitychange", () => {
+  if (document.visibilityState !== "visible") return;
+  session.unread = 0;
+  update();
+  link.retryNow();
+});
+addEventListener("online", () => link.retryNow());
+// Close with a close frame when the page goes away, so the partner hears at once and the name is free again
+// (Chrome can otherwise leave a closed tab's socket open; see workerd#1187 in the README).
+addEventListener("pagehide", () => link.stop());
+addEventListener("pageshow", (e) => {
+  if (!e.persisted) return;
+  if (session.loggedIn) endSession("Connection lost", "Connection lost; reconnecting…");
+  link.start();
+});
+
+ui.name.value = sessionStorage.getItem(NAME_KEY) ?? "";
+showView("login");
+update();
+link.start();

@@ -1,0 +1,231 @@
+// The web client in Debian's Chromium against wrangler dev: two people in two browser contexts go through the
+// seed's story (ask, decline, ask, accept, chat, exit, drop), and a dropped socket reconnects by itself.
+
+import type { Browser, Page, WebSocketRoute } from "playwright-core";
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { type ServerEvent, renderText } from "../../src/protocol.ts";
+import {
+  type Client,
+  DESKTOP,
+  PHONE,
+  chatLine,
+  launchChromium,
+  logIn,
+  myMessages,
+  nameBox,
+  notice,
+  openClient,
+  say,
+  shot,
+  submitName,
+  theirMessages,
+} from "./browser-support.ts";
+import { type DevServer, startDevServer } from "./dev-server.ts";
+
+/** What the server says for an event: the page must use the same words. */
+const text = (e: ServerEvent) => renderText(e)[0]!;
+
+let dev: DevServer;
+let browser: Browser;
+let clients: Client[] = [];
+let lobby = "";
+
+beforeAll(async () => {
+  [browser, dev] = await Promise.all([launchChromium(), startDevServer()]);
+});
+afterEach(async () => {
+  await Promise.all(clients.map((c) => c.context.close()));
+  clients = [];
+});
+afterAll(async () => {
+  await browser?.close();
+  await dev?.stop();
+});
+
+/** A fresh lobby per test, passed from the page's URL to its socket (`/?lobby=…` → `/ws?lobby=…`). */
+const freshLobby = () => (lobby = `web-${crypto.randomUUID()}`);
+
+/** One more person, in a browser context of their own, on the current lobby's page. */
+async function open(viewport = DESKTOP, setup?: (page: Page) => Promise<void>): Promise<Client> {
+  const client = await openClient(browser, dev.url, lobby, viewport, setup);
+  clients.push(client);
+  return client;
+}
+
+describe("the web client in Chromium", () => {
+  it("goes through the seed's story: decline, accept, chat both ways, markup as text, exit, and a closed page", async () => {
+    freshLobby();
+    const alice = await open(DESKTOP);
+    const bob = await open(PHONE);
+    await shot(alice.page, "01-login");
+
+    await logIn(alice.page, "alice");
+
+    // The form checks the name before sending it, then shows the server's refusal inline.
+    await submitName(bob.page, "bob smith");
+    await bob.page.locator("#name-error").getByText("Spaces are not allowed", { exact: false }).waitFor();
+    await submitName(bob.page, "Alice");
+    const taken = text({ type: "name_rejected", name: "Alice", reason: "taken", detail: "" });
+    await bob.page.locator("#name-error").getByText(taken, { exact: true }).waitFor();
+    expect(await nameBox(bob.page).getAttribute("aria-invalid")).toBe("true");
+    await shot(bob.page, "02-bob-name-taken");
+    await logIn(bob.page, "bob");
+
+    // Each sees the other in the list; you cannot connect with yourself.
+    const connectBob = alice.page.getByRole("button", { name: "Connect with bob" });
+    await expect.poll(() => connectBob.isEnabled()).toBe(true);
+    expect(await alice.page.locator(".person.is-you button").isDisabled()).toBe(true);
+    await shot(alice.page, "03-alice-lobby");
+
+    // alice asks; bob gets a dialog with a countdown and declines.
+    await connectBob.click();
+    await alice.page.getByText("Waiting for bob to answer…").waitFor();
+    const request = bob.page.getByRole("dialog", { name: "alice wants to chat" });
+    await request.waitFor();
+    await request.getByText(/^\d+ seconds left to answer$/).waitFor();
+    expect(await bob.page.evaluate(() => document.activeElement?.id)).toBe("accept");
+    await shot(bob.page, "04-bob-incoming-request");
+    await shot(alice.page, "05-alice-waiting");
+    await request.getByRole("button", { name: "Decline" }).click();
+    await notice(alice.page, text({ type: "request_declined", by: "bob" })).waitFor();
+    await notice(bob.page, text({ type: "you_declined", from: "alice" })).waitFor();
+    await request.waitFor({ state: "hidden" });
+    await shot(alice.page, "06-alice-declined");
+
+    // alice asks again (the button waits until bob is available again); bob accepts from the keyboard, as focus
+    // starts on Accept.
+    await connectBob.click();
+    await request.waitFor();
+    await bob.page.keyboard.press("Enter");
+    await chatLine(alice.page, text({ type: "connected", with: "bob" })).waitFor();
+    await chatLine(bob.page, text({ type: "connected", with: "alice" })).waitFor();
+    // The list follows: both are now in a chat.
+    await alice.page.locator('.person[data-status="busy"]', { hasText: "bob" }).waitFor();
+    await alice.page.locator('.person[data-status="busy"]', { hasText: "alice" }).waitFor();
+
+    // Messages both ways, own and partner's apart.
+    await say(alice.page, "hi bob!");
+    await theirMessages(bob.page).getByText("hi bob!", { exact: true }).waitFor();
+    await say(bob.page, "hi alice, how are you?");
+    await theirMessages(alice.page).getByText("hi alice, how are you?", { exact: true }).waitFor();
+    await say(alice.page, "Fine, thanks. Shall we test some markup?");
+    await theirMessages(bob.page).getByText("Shall we test some markup?", { exact: false }).waitFor();
+
+    // Markup is shown as the text it is: no element made, no script run.
+    const evil = "<img src=x onerror=alert(1)>";
+    await say(bob.page, evil);
+    await expect.poll(() => theirMessages(alice.page).last().textContent()).toBe(evil);
+    expect(await alice.page.locator("#transcript img").count()).toBe(0);
+    expect(await alice.page.locator("img").count()).toBe(0);
+    expect(alice.dialogs).toEqual([]);
+    expect(await myMessages(alice.page).count()).toBe(2);
+    expect(await theirMessages(alice.page).count()).toBe(2);
+    await alice.page.mouse.move(1, 1); // no hover left on the list in the pictures
+    await shot(alice.page, "07-alice-chat");
+    await shot(alice.page, "chat");
+    await shot(bob.page, "chat-phone");
+
+    // alice exits: bob is told, and both can talk again.
+    await alice.page.getByRole("button", { name: "Exit chat" }).click();
+    await chatLine(bob.page, text({ type: "partner_left", name: "alice", reason: "exit" })).waitFor();
+    await chatLine(alice.page, text({ type: "you_left", with: "bob" })).waitFor();
+    await shot(bob.page, "08-bob-partner-left");
+
+    // This time bob asks, from the phone: back to the list, then Connect.
+    await bob.page.getByRole("button", { name: "Close chat" }).click();
+    await bob.page.getByRole("button", { name: "Connect with alice" }).click();
+    await alice.page.getByRole("dialog", { name: "bob wants to chat" }).getByRole("button", { name: "Accept" }).click();
+    await chatLine(bob.page, text({ type: "connected", with: "alice" })).waitFor();
+    await say(bob.page, "back again");
+    await theirMessages(alice.page).getByText("back again", { exact: true }).waitFor();
+
+    // bob closes the page: alice hears at once that he dropped, and may ask someone else.
+    await bob.context.close();
+    await chatLine(alice.page, text({ type: "partner_left", name: "bob", reason: "disconnected" })).waitFor();
+    await alice.page.getByRole("button", { name: "Connect with bob" }).waitFor({ state: "detached" });
+    await shot(alice.page, "09-alice-partner-disconnected");
+
+    expect(alice.dialogs).toEqual([]);
+    expect(alice.errors).toEqual([]);
+    expect(bob.errors).toEqual([]);
+  });
+
+  it("reconnects after a dropped socket, logs in again with the same name, and says so when it is still taken", async () => {
+    freshLobby();
+    // Every socket alice opens goes through Playwright, so the test can cut it from either side.
+    const routes: { page: WebSocketRoute; server: WebSocketRoute }[] = [];
+    const alice = await open(DESKTOP, (page) =>
+      page.routeWebSocket(/\/ws/, (route) => {
+        routes.push({ page: route, server: route.connectToServer() });
+      }),
+    );
+    const bob = await open(DESKTOP);
+    await logIn(alice.page, "alice");
+    await logIn(bob.page, "bob");
+    await bob.page.getByRole("button", { name: "Connect with alice" }).click();
+    await alice.page.getByRole("dialog", { name: "bob wants to chat" }).getByRole("button", { name: "Accept" }).click();
+    await chatLine(alice.page, text({ type: "connected", with: "bob" })).waitFor();
+
+    // alice's connection drops (both sides close): her chat ends, bob is told, and she comes back as alice by herself.
+    const first = routes.at(-1)!;
+    await first.server.close({ code: 1000, reason: "test: dropped" });
+    await first.page.close({ code: 4001, reason: "test: dropped" });
+    await chatLine(alice.page, "Connection lost: your chat with bob ended").waitFor();
+    await chatLine(bob.page, text({ type: "partner_left", name: "alice", reason: "disconnected" })).waitFor();
+    await notice(alice.page, "Reconnected as alice").waitFor();
+    await alice.page.locator("#conn-text").getByText("Online", { exact: true }).waitFor();
+    await bob.page.getByRole("button", { name: "Connect with alice" }).waitFor();
+    await shot(alice.page, "10-alice-reconnected");
+
+    // Now only the page's side drops: the server still holds the old socket, so the name is taken for now.
+    const old = routes.at(-1)!;
+    old.server.onClose(() => {});
+    old.page.onClose(() => {});
+    await old.page.close({ code: 4001, reason: "test: page side only" });
+    await alice.page
+      .locator("#name-error")
+      .getByText(/^Username alice is taken\. Your previous connection may not have closed yet/)
+      .waitFor();
+    expect(await nameBox(alice.page).inputValue()).toBe("alice");
+    await shot(alice.page, "11-alice-name-still-taken");
+
+    // The old socket goes away; pressing Join again works.
+    await old.server.close({ code: 1000, reason: "test: server side too" });
+    await bob.page.getByRole("button", { name: "Connect with alice" }).waitFor({ state: "detached" });
+    await alice.page.getByRole("button", { name: "Join" }).click();
+    await alice.page.locator("#me-name").getByText("alice", { exact: true }).waitFor();
+
+    expect(alice.errors).toEqual([]);
+    expect(bob.errors).toEqual([]);
+  });
+
+  it("uses the server's own words for notices, chat lines and refused names", async () => {
+    freshLobby();
+    const { page } = await open(DESKTOP);
+    const events: ServerEvent[] = [
+      { type: "request_failed", reason: "self" },
+      { type: "request_failed", reason: "in_chat", partner: "bob" },
+      { type: "request_failed", reason: "offline", to: "dave" },
+      { type: "request_failed", reason: "busy", to: "bob" },
+      { type: "request_declined", by: "bob" },
+      { type: "you_declined", from: "alice" },
+      { type: "request_ended", name: "bob", role: "sent", reason: "expired" },
+      { type: "request_ended", name: "alice", role: "received", reason: "expired" },
+      { type: "request_ended", name: "alice", role: "received", reason: "withdrawn" },
+      { type: "request_ended", name: "alice", role: "received", reason: "offline" },
+      { type: "cancelled", to: "bob" },
+      { type: "connected", with: "bob" },
+      { type: "partner_left", name: "alice", reason: "exit" },
+      { type: "partner_left", name: "alice", reason: "disconnected" },
+      { type: "you_left", with: "bob" },
+      { type: "error", code: "rate_limited", message: "slow down" },
+      { type: "name_rejected", name: "Alice", reason: "taken", detail: "someone online already has that name" },
+      { type: "name_rejected", name: "аlice", reason: "confusable", detail: "it looks the same as alice, who is online" },
+      { type: "name_rejected", name: "a b", reason: "invalid", detail: "spaces not allowed; use letters, digits, _ - ." },
+    ];
+    // A string, not a function: the test runner would rewrite a dynamic import() inside a function for Node.
+    const shown = await page.evaluate(`import("/texts.js").then((texts) =>
+      ${JSON.stringify(events)}.map((e) => texts.rejectedName(e) ?? texts.noticeFor(e)?.text ?? texts.chatLine(e)))`);
+    expect(shown).toEqual(events.map(text));
+  });
+});
