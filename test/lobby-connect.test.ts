@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { chatting, freshLobby, login } from "./support/lobby";
+import { chatting, freshLobby, login, requested } from "./support/lobby";
 
 describe("asking someone to talk (seed 7.1)", () => {
   it("7.1.1: you can't connect with yourself, whatever the case", async () => {
@@ -74,10 +74,7 @@ describe("asking someone to talk (seed 7.1)", () => {
 
   it("case 31: tells the requester the target declined, and both are free again", async () => {
     const lobby = freshLobby();
-    const alice = await login(lobby, "alice");
-    const bob = await login(lobby, "bob");
-    alice.send("connect bob");
-    await bob.expect("alice is trying to connect with you (y/n)");
+    const [alice, bob] = await requested(lobby, "alice", "bob");
     bob.send("N");
     await alice.until("bob declined connection request");
     await bob.expect("You declined the request from alice");
@@ -87,10 +84,7 @@ describe("asking someone to talk (seed 7.1)", () => {
 
   it("re-asks until the answer is y or n", async () => {
     const lobby = freshLobby();
-    const alice = await login(lobby, "alice");
-    const bob = await login(lobby, "bob");
-    alice.send("connect bob");
-    await bob.expect("alice is trying to connect with you (y/n)");
+    const [alice, bob] = await requested(lobby, "alice", "bob");
     for (const wrong of ["maybe", "connect carol", "hello"]) {
       bob.send(wrong);
       await bob.expect("Please answer y/n: alice is trying to connect with you");
@@ -116,10 +110,7 @@ describe("asking someone to talk (seed 7.1)", () => {
 
   it("withdraws a request on cancel, and the target hears of it", async () => {
     const lobby = freshLobby();
-    const alice = await login(lobby, "alice");
-    const bob = await login(lobby, "bob");
-    alice.send("connect bob");
-    await bob.expect("alice is trying to connect with you (y/n)");
+    const [alice, bob] = await requested(lobby, "alice", "bob");
     alice.send("cancel");
     await alice.until("You withdrew your request to bob");
     await bob.expect("alice withdrew the request");

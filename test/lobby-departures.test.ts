@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { chatting, freshLobby, login, open, withServerSocket } from "./support/lobby";
+import { chatting, freshLobby, login, open, requested, withServerSocket } from "./support/lobby";
 
 describe("a side that leaves, crashes or drops (seed case 4)", () => {
   it("tells the partner at once when the other side closes mid-chat, and frees both", async () => {
@@ -36,10 +36,7 @@ describe("a side that leaves, crashes or drops (seed case 4)", () => {
 
   it("withdraws a pending request when the requester goes offline", async () => {
     const lobby = freshLobby();
-    const alice = await login(lobby, "alice");
-    const bob = await login(lobby, "bob");
-    alice.send("connect bob");
-    await bob.expect("alice is trying to connect with you (y/n)");
+    const [alice, bob] = await requested(lobby, "alice", "bob");
     alice.close(1000, "gone");
     await bob.expect("alice went offline");
     bob.send("y");
@@ -48,11 +45,7 @@ describe("a side that leaves, crashes or drops (seed case 4)", () => {
 
   it("tells the requester when the target goes offline before answering", async () => {
     const lobby = freshLobby();
-    const alice = await login(lobby, "alice");
-    const bob = await login(lobby, "bob");
-    alice.send("connect bob");
-    await alice.expect("Waiting for bob");
-    await bob.expect("alice is trying to connect with you (y/n)");
+    const [alice, bob] = await requested(lobby, "alice", "bob");
     await withServerSocket(lobby, "bob", (lobbyObject, ws) => lobbyObject.webSocketError(ws, new Error("reset")));
     await alice.expect("bob went offline");
     alice.send("connect bob");

@@ -1,6 +1,6 @@
 import { runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { describe, expect, it, vi } from "vitest";
-import { chatting, freshLobby, lobbyStub, login } from "./support/lobby";
+import { chatting, freshLobby, lobbyStub, login, requested } from "./support/lobby";
 
 describe("timers: request expiry and the heartbeat sweep (one alarm)", () => {
   it("sets an alarm no later than the request's deadline", async () => {
@@ -17,11 +17,7 @@ describe("timers: request expiry and the heartbeat sweep (one alarm)", () => {
 
   it("expires an unanswered request after the timeout and tells both sides", async () => {
     const lobby = freshLobby();
-    const alice = await login(lobby, "alice");
-    const bob = await login(lobby, "bob");
-    alice.send("connect bob");
-    await alice.expect("Waiting for bob");
-    await bob.expect("alice is trying to connect with you (y/n)");
+    const [alice, bob] = await requested(lobby, "alice", "bob");
     await runInDurableObject(lobbyStub(lobby), (instance) => instance.runTimers(Date.now() + 60_001));
     await alice.expect("Your request to bob expired without an answer");
     await bob.expect("The request from alice expired");
@@ -33,10 +29,7 @@ describe("timers: request expiry and the heartbeat sweep (one alarm)", () => {
 
   it("keeps a request that is not yet due when the alarm fires", async () => {
     const lobby = freshLobby();
-    const alice = await login(lobby, "alice");
-    const bob = await login(lobby, "bob");
-    alice.send("connect bob");
-    await bob.expect("alice is trying to connect with you (y/n)");
+    const [alice, bob] = await requested(lobby, "alice", "bob");
     expect(await runDurableObjectAlarm(lobbyStub(lobby))).toBe(true);
     bob.send("y");
     await bob.expect("You are now connected with alice");

@@ -5,7 +5,7 @@
 import fc from "fast-check";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type DevServer, startDevServer } from "./dev-server.ts";
-import { connect, login } from "./support.ts";
+import { chatting, connect, login } from "./support.ts";
 
 const FRAMES = Number(process.env.FUZZ_RUNS) > 0 ? Number(process.env.FUZZ_RUNS) : 1500;
 const LIMIT = 4096;
@@ -57,13 +57,7 @@ const anyFrame: fc.Arbitrary<Frame> = fc.oneof(
 describe("fuzzing the Lobby", () => {
   it(`answers ${FRAMES} random and hostile frames per dialect and leaves a bystanders' chat untouched`, { timeout: 240_000 }, async () => {
     const url = `${dev.wsUrl}?lobby=fuzz-${crypto.randomUUID()}`;
-    const alice = await login(url, "alice");
-    const bob = await login(url, "bob");
-    alice.send("connect bob");
-    await bob.expect("(y/n)");
-    bob.send("y");
-    await alice.until("You are now connected with bob");
-    await bob.expect("You are now connected with alice");
+    const [alice, bob] = await chatting(url, "alice", "bob");
 
     const frames = fc.sample(fc.oneof(badFrame, anyFrame), { numRuns: FRAMES, seed: 4242 });
     let bystanderRound = 0;

@@ -22,3 +22,15 @@ export async function login(wsUrl: string, name: string) {
   await peer.expect("Commands:");
   return peer;
 }
+
+/** Logs in two users and connects them (the first asks, the second says y); returns both, greetings consumed. */
+export async function chatting(wsUrl: string, a: string, b: string) {
+  const pa = await login(wsUrl, a);
+  const pb = await login(wsUrl, b);
+  pa.send(`connect ${b}`);
+  await pb.expect(`${a} is trying to connect with you (y/n)`);
+  pb.send("y");
+  await pa.until(`You are now connected with ${b}`);
+  await pb.expect(`You are now connected with ${a}`);
+  return [pa, pb] as const;
+}

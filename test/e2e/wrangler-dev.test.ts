@@ -2,7 +2,7 @@
 
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type DevServer, startDevServer } from "./dev-server.ts";
-import { connect, login } from "./support.ts";
+import { chatting, connect, login } from "./support.ts";
 
 let dev: DevServer;
 beforeAll(async () => {
@@ -56,13 +56,7 @@ describe("Parley under wrangler dev", () => {
 
   it("relays pipelined messages both ways in order, none lost", async () => {
     const url = lobbyUrl();
-    const alice = await login(url, "alice");
-    const bob = await login(url, "bob");
-    alice.send("connect bob");
-    await bob.expect("(y/n)");
-    bob.send("y");
-    await alice.until("You are now connected with bob");
-    await bob.expect("You are now connected with alice");
+    const [alice, bob] = await chatting(url, "alice", "bob");
     // Within the default rate limit (burst 40): 35 each way, sent back to back without waiting.
     for (let i = 0; i < 35; i++) {
       alice.send(`a${i}`);
@@ -76,12 +70,7 @@ describe("Parley under wrangler dev", () => {
 
   it("tells the partner at once when a client's TCP connection drops without a close frame", async () => {
     const url = lobbyUrl();
-    const alice = await login(url, "alice");
-    const bob = await login(url, "bob");
-    alice.send("connect bob");
-    await bob.expect("(y/n)");
-    bob.send("y");
-    await alice.until("You are now connected with bob");
+    const [alice, bob] = await chatting(url, "alice", "bob");
     bob.raw.terminate(); // destroys the socket: no close frame, as when a process crashes
     await alice.expect("bob has left the chat (disconnected)");
     const again = await login(url, "bob");

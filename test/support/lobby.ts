@@ -43,13 +43,19 @@ export async function login(lobby: string, name: string): Promise<Peer> {
   return peer;
 }
 
-/** Logs in two users and connects them; returns [requester, target]. */
-export async function chatting(lobby: string, a: string, b: string): Promise<[Peer, Peer]> {
+/** Logs in two users and has the first ask the second, both told; returns [requester, target]. */
+export async function requested(lobby: string, a: string, b: string): Promise<[Peer, Peer]> {
   const pa = await login(lobby, a);
   const pb = await login(lobby, b);
   pa.send(`connect ${b}`);
   await pb.expect(`${a} is trying to connect with you (y/n)`);
   await pa.expect(`Waiting for ${b}`);
+  return [pa, pb];
+}
+
+/** Logs in two users and connects them; returns [requester, target]. */
+export async function chatting(lobby: string, a: string, b: string): Promise<[Peer, Peer]> {
+  const [pa, pb] = await requested(lobby, a, b);
   pb.send("y");
   await pa.expect(`You are now connected with ${b}`);
   await pb.expect(`You are now connected with ${a}`);
