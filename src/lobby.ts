@@ -39,6 +39,8 @@ export interface Attachment {
   dialect: Dialect;
   key: string | null;
   awaitingTarget: boolean;
+  /** See Session.chatEndedAt. */
+  chatEndedAt?: number;
   /** Last time the client sent a message, refreshed at most every few seconds (see `touch`). */
   heardAt: number;
   /** The client's address (CF-Connecting-IP), for the per-address caps; null where none is known. */
@@ -83,7 +85,7 @@ export class Lobby extends DurableObject<Env> {
       const att = ws.deserializeAttachment() as Attachment | null;
       if (!att) continue;
       this.track(ws, att, now);
-      sessions.set(att.sid, { key: att.key, awaitingTarget: att.awaitingTarget });
+      sessions.set(att.sid, { key: att.key, awaitingTarget: att.awaitingTarget, chatEndedAt: att.chatEndedAt });
     }
     const users = new Map<string, User>();
     for (const row of sql.exec<{ key: string; name: string; sid: string; peer: string | null }>("SELECT * FROM users")) {
@@ -162,7 +164,7 @@ export class Lobby extends DurableObject<Env> {
         return this.reply(conn, "too_big", `Message too long (limit ${max} bytes); it was not delivered`);
       }
       const action =
-        conn.att.dialect === "json" ? parseJson(message) : parseText(message, inputMode(this.state, conn.att.sid));
+        conn.att.dialect === "json" ? parseJson(message) : parseText(message, inputMode(this.state, conn.att.sid, now));
       if (action.type === "login" && !this.mayTryLogin(conn, now)) {
         return this.reply(conn, "too_many_logins", "Too many login attempts from your address; try again in a minute");
       }
@@ -322,6 +324,7 @@ export class Lobby extends DurableObject<Env> {
       }
       conn.att.key = session.key;
       conn.att.awaitingTarget = session.awaitingTarget;
+      conn.att.chatEndedAt = session.chatEndedAt;
       try {
         conn.ws.serializeAttachment(conn.att);
       } catch {

@@ -34,6 +34,7 @@ export type ErrorCode =
   | "nothing_to_exit"
   | "nothing_to_cancel"
   | "empty_message"
+  | "chat_ended"
   | "too_many_connections"
   | "too_many_logins";
 
@@ -107,11 +108,11 @@ import { printable } from "./printable.js";
 // Parsing client input
 
 /** What a bare text line means at this moment; the rules decide it from the sender's state. */
-export type InputMode = "name" | "target" | "answer" | "chat" | "command";
+export type InputMode = "name" | "target" | "answer" | "chat" | "ended" | "command";
 
 // The plain-dialect parser is plain JavaScript (typed through JSDoc) so the Node terminal client can import the
 // very same rules at run time.
-export { parseText } from "./text-commands.js";
+export { CHAT_END_GRACE_MS, parseText } from "./text-commands.js";
 
 /** One frame of the JSON dialect: an object with a `type` and that action's fields. */
 export function parseJson(frame: string): Action {

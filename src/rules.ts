@@ -11,6 +11,7 @@ import {
   type ServerEvent,
   type Status,
   type UserEntry,
+  CHAT_END_GRACE_MS,
   CloseCode,
   LIST_LIMIT,
 } from "./protocol";
@@ -39,6 +40,8 @@ export interface Session {
   key: string | null;
   /** The socket typed a bare `connect` and its next line is the name to connect with. */
   awaitingTarget: boolean;
+  /** When this user's last chat ended: lines typed just after it were meant for the partner, not as commands. */
+  chatEndedAt?: number;
 }
 
 /**
@@ -93,12 +96,19 @@ export function statusOf(state: State, key: string): Status {
   return "available";
 }
 
-/** What a bare text line from this socket means now. */
-export function inputMode(state: State, sid: string): InputMode {
+/**
+ * What a bare text line from this socket means now. Given the time, a line that arrives within CHAT_END_GRACE_MS
+ * of the end of the sender's chat was typed for the partner and is refused rather than run as a command (think
+ * "quit teasing me" arriving just after the partner typed exit).
+ */
+export function inputMode(state: State, sid: string, now?: number): InputMode {
   const session = state.sessions.get(sid);
   if (!session?.key) return "name";
   if (state.users.get(session.key)?.peer) return "chat";
   if (state.requests.has(session.key)) return "answer";
+  if (now !== undefined && session.chatEndedAt !== undefined && now - session.chatEndedAt < CHAT_END_GRACE_MS) {
+    return "ended";
+  }
   return session.awaitingTarget ? "target" : "command";
 }
 
@@ -318,11 +328,20 @@ class Turn {
     this.dirty.users.add(key).add(partnerKey);
     this.touch(key);
     this.touch(partnerKey);
+    // Only the partner was caught mid-sentence; whoever ended the chat knows it did.
+    if (partner) this.markChatEnded(partner.sid);
     if (partner?.peer === key) {
       partner.peer = null;
       this.send(partner.sid, { type: "partner_left", name: me.name, reason });
     }
     return partner?.name ?? null;
+  }
+
+  private markChatEnded(sid: string): void {
+    const session = this.s.sessions.get(sid);
+    if (!session) return;
+    session.chatEndedAt = this.now;
+    this.dirty.sessions.add(sid);
   }
 
   private exit(sid: string, key: string): void {

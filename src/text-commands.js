@@ -8,9 +8,16 @@ import { printable } from "./printable.js";
 /** @typedef {import("./protocol.ts").Action} Action */
 /** @typedef {import("./protocol.ts").InputMode} InputMode */
 
+/**
+ * For this long after a chat ends, a bare line is refused instead of read as a command: it was typed for the
+ * partner who just left ("quit teasing me" must not disconnect anyone).
+ */
+export const CHAT_END_GRACE_MS = 3000;
+
 const YES = new Set(["y", "yes"]);
 const NO = new Set(["n", "no"]);
 const PROMPT_COMMANDS = new Set(["cancel", "help", "quit", "list", "who"]);
+const COMMAND_WORDS = new Set(["connect", "c", "y", "yes", "n", "no", "list", "who", "help", "?", "exit", "cancel", "quit"]);
 
 /**
  * One text frame of the plain dialect.
@@ -37,6 +44,12 @@ export function parseText(frame, mode) {
       if (YES.has(word)) return { type: "answer", accept: true };
       if (NO.has(word)) return { type: "answer", accept: false };
       return { type: "invalid", code: "bad_answer", message: "Please answer y/n" };
+    case "ended":
+      return {
+        type: "invalid",
+        code: "chat_ended",
+        message: "Your chat has just ended, so that line was not sent; commands work again in a moment (or with /)",
+      };
     case "command":
       return parseCommand(line);
   }
@@ -51,6 +64,14 @@ function parseCommand(text) {
   const space = trimmed.search(/\s/);
   const word = (space < 0 ? trimmed : trimmed.slice(0, space)).toLowerCase();
   const rest = space < 0 ? "" : trimmed.slice(space + 1).trim();
+  // Only connect takes an argument: "quit teasing me" or "no way" is a sentence, not a command.
+  if (rest && word !== "connect" && word !== "c" && COMMAND_WORDS.has(word)) {
+    return {
+      type: "invalid",
+      code: "unknown_command",
+      message: `"${word}" takes nothing after it; type ${word} on its own (that line was not sent to anyone)`,
+    };
+  }
   switch (word) {
     case "connect":
     case "c":

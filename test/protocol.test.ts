@@ -117,6 +117,34 @@ describe("echoing input back", () => {
   });
 });
 
+describe("parseText: sentences that start with a command word", () => {
+  it.each(["quit teasing me", "no way", "yes please", "exit stage left", "/quit now", "help me out", "list them"])(
+    "refuses %j in command mode instead of running the command",
+    (line) => {
+      const action = parseText(line, "command");
+      expect(action).toMatchObject({ type: "invalid", code: "unknown_command" });
+      expect(action.type === "invalid" && action.message).toContain("takes nothing after it");
+    },
+  );
+
+  it("still reads connect with a name, and lone commands", () => {
+    expect(parseText("connect bob", "command")).toEqual({ type: "connect", to: "bob" });
+    expect(parseText("quit", "command")).toEqual({ type: "quit" });
+    expect(parseText(" No ", "command")).toEqual({ type: "answer", accept: false });
+  });
+});
+
+describe("parseText just after a chat ended", () => {
+  it("refuses a bare line, which was typed for the partner who left", () => {
+    expect(parseText("quit", "ended")).toMatchObject({ type: "invalid", code: "chat_ended" });
+    expect(parseText("see you!", "ended")).toMatchObject({ type: "invalid", code: "chat_ended" });
+  });
+  it("still runs a /command", () => {
+    expect(parseText("/connect carol", "ended")).toEqual({ type: "connect", to: "carol" });
+    expect(parseText("/quit", "ended")).toEqual({ type: "quit" });
+  });
+});
+
 describe("parseText in target mode", () => {
   const parse = (line: string) => parseText(line, "target");
 

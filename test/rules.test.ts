@@ -1,7 +1,7 @@
 // The matchmaking rules, driven through `step` and `restore` directly: every case of the seed, no sockets.
 
 import { describe, expect, it } from "vitest";
-import { type Action, type ServerEvent, LIST_LIMIT } from "../src/protocol";
+import { type Action, type ServerEvent, CHAT_END_GRACE_MS, LIST_LIMIT } from "../src/protocol";
 import {
   type Input,
   type PendingRequest,
@@ -537,11 +537,26 @@ describe("exiting a chat", () => {
     expect(eventsTo(result, bob!)).toEqual([{ type: "partner_left", name: "Alice", reason: "exit" }]);
     expect(eventsTo(result, alice!)).toEqual([{ type: "you_left", with: "Bob" }]);
     expect(eventsTo(result, carol!)).toEqual([]);
-    expect(dirtyOf(result)).toEqual({ ...clean, users: ["alice", "bob"] });
+    // The partner's session remembers when the chat ended (see the next test).
+    expect(dirtyOf(result)).toEqual({ users: ["alice", "bob"], requests: [], sessions: [bob!] });
     expect(statusOf(state, "alice")).toBe("available");
     expect(statusOf(state, "bob")).toBe("available");
     expect(inputMode(state, alice!)).toBe("command");
     expect(inputMode(state, bob!)).toBe("command");
+  });
+
+  it("refuses the partner's bare lines for a moment after the chat ends: they were typed for the leaver", () => {
+    const { state, sids: [alice, bob] } = lobby("alice", "bob");
+    pair(state, "alice", "bob");
+    act(state, alice!, { type: "exit" }, NOW);
+    expect(inputMode(state, bob!, NOW + 1)).toBe("ended");
+    expect(inputMode(state, bob!, NOW + CHAT_END_GRACE_MS - 1)).toBe("ended");
+    expect(inputMode(state, bob!, NOW + CHAT_END_GRACE_MS)).toBe("command");
+    // The one who typed exit knows the chat is over.
+    expect(inputMode(state, alice!, NOW + 1)).toBe("command");
+    // A request that arrives meanwhile is answered as usual.
+    connect(state, alice!, "bob", NOW + 10);
+    expect(inputMode(state, bob!, NOW + 20)).toBe("answer");
   });
 
   it("lets both connect again afterwards, with each other or someone else", () => {
@@ -626,7 +641,7 @@ describe("a socket going away (case 4)", () => {
     expect(state.sessions.has(alice!)).toBe(false);
     expect(state.users.get("bob")?.peer).toBeNull();
     expect(statusOf(state, "bob")).toBe("available");
-    expect(dirtyOf(result)).toEqual({ users: ["alice", "bob"], requests: [], sessions: [alice!] });
+    expect(dirtyOf(result)).toEqual({ users: ["alice", "bob"], requests: [], sessions: [alice!, bob!].sort() });
   });
 
   it("frees the name for a new login", () => {

@@ -141,7 +141,7 @@ export class Client {
 
   /** @param {string} line */
   read(line) {
-    const action = parseLine(line, modeOf(this.session));
+    const action = parseLine(line, modeOf(this.session, performance.now()));
     if (action === null) return;
     if (action.type === "invalid") return this.show([{ style: "error", text: this.explain(action) }]);
     if (action.type === "quit") return this.quit();

@@ -165,6 +165,7 @@ export function promptFor(mode, s) {
       return "y/n> ";
     case "chat":
       return `to ${safe(s.partner ?? "")}> `;
+    case "ended":
     case "command":
       return "> ";
   }

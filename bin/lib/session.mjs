@@ -1,4 +1,6 @@
 // @ts-check
+import { CHAT_END_GRACE_MS } from "../../src/text-commands.js";
+
 // What the client knows of its own session, followed from the server's events alone, so that a typed line can
 // be read the way the server's text dialect would read it (inputMode in src/rules.ts).
 
@@ -15,11 +17,20 @@
  * @property {string | null} asking who we are waiting for
  * @property {boolean} awaitingTarget the server asked "Who do you want to connect with?"
  * @property {Map<string, Status>} online who else is online, from `list` answers and presence pushes
+ * @property {number | null} chatEndedAt when our last chat ended (performance.now())
  */
 
 /** @returns {Session} */
 export function newSession() {
-  return { me: null, partner: null, askedBy: null, asking: null, awaitingTarget: false, online: new Map() };
+  return {
+    me: null,
+    partner: null,
+    askedBy: null,
+    asking: null,
+    awaitingTarget: false,
+    online: new Map(),
+    chatEndedAt: null,
+  };
 }
 
 /**
@@ -68,6 +79,9 @@ export function follow(s, e) {
       Object.assign(s, { partner: e.with, askedBy: null, asking: null, awaitingTarget: false });
       break;
     case "partner_left":
+      s.partner = null;
+      s.chatEndedAt = performance.now(); // we may have been typing to them: see modeOf
+      break;
     case "you_left":
       s.partner = null;
       break;
@@ -85,15 +99,17 @@ export function follow(s, e) {
 }
 
 /**
- * What a bare line means now, in the server's order: a chat first, then a request to answer, then the
- * "Who do you want…" prompt.
+ * What a bare line means now, in the server's order: a chat first, then a request to answer, then a line typed
+ * for a partner who just left (refused, not run as a command), then the "Who do you want…" prompt.
  * @param {Session} s
+ * @param {number} [now] performance.now(); without it the just-ended grace is not considered
  * @returns {InputMode}
  */
-export function modeOf(s) {
+export function modeOf(s, now) {
   if (!s.me) return "name";
   if (s.partner) return "chat";
   if (s.askedBy) return "answer";
+  if (now !== undefined && s.chatEndedAt !== null && now - s.chatEndedAt < CHAT_END_GRACE_MS) return "ended";
   return s.awaitingTarget ? "target" : "command";
 }
 
