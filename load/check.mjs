@@ -1,0 +1,226 @@
+// @ts-check
+// The end-of-run check: reads every client's transcript and every chat's send log and counts what went wrong.
+//
+// What "lost" means. Take one chat session S between X and Y and the lines X sent in it, m0, m1, … m(n-1), in
+// send order (X sends only while it believes S is on: it stops the moment it decides to end S, and the moment it
+// receives Y's departure notice). The server relays a line if it processes it while S is still on, and it
+// processes each socket's frames in order, so Y must receive a prefix m0…m(k-1), each once, in order:
+//   - a line received twice is a duplicate; one received after a later one is reordered; both are always errors;
+//   - a gap (m(i) missing while some m(j), j > i, arrived) is lost, however S ended;
+//   - the tail m(k)…m(n-1) reached the server after S ended (so the server refused each one to X with an error
+//     frame: not_in_chat in JSON, unknown_command or bad_answer in text, since a bare line outside a chat is read
+//     as a command), or it is lost. When S ended by an exit (either side typed exit, including the orderly exit
+//     at the end of the run), both sockets stay open, so every line is accounted for exactly:
+//         lost += tail − (refusals X received after S ended, before its next chat)
+//     and more refusals than the tail is an error (a line refused and delivered). X's own exit follows its last
+//     line, so an exiting sender must have a tail of 0.
+//   - When S ended by a crash (X's or Y's TCP connection dropped without a close frame), the tail is not
+//     checkable: X's last frames may have died in X's socket, or been relayed into Y's dead one. Those lines are
+//     counted as `unverifiable`, never as lost; gaps, duplicates and reordering before the crash still count.
+// Notices: when X exits, X must get "You left the chat with Y" and Y "X has left the chat", each exactly once;
+// when X crashes, Y must get "X has left the chat (disconnected)" exactly once. Missing ones are notices_missing;
+// extra or wrong ones are errors, as is any line delivered into the wrong chat or after its end notice, and any
+// frame the load never expects (an unknown line, a server error other than the refusals above).
+
+import { REJECTION_CODES, untag } from "./codec.mjs";
+import { Problems } from "./stats.mjs";
+
+/** @typedef {import("./client.mjs").ClientRecord} ClientRecord */
+
+/**
+ * One chat, as the driver ran it. Side 0 sent the request, side 1 accepted it.
+ * @typedef {object} Session
+ * @property {number} id
+ * @property {[ClientRecord, ClientRecord]} clients
+ * @property {[number[], number[]]} sentAt sentAt[d][seq]: when side d sent its line seq (performance.now())
+ * @property {[number, number]} recvCount live count of side d's lines the other side received (the send window)
+ * @property {[boolean, boolean]} stop side d sends no more lines
+ * @property {boolean} connected both sides saw `connected`
+ * @property {{ how: "exit" | "crash", by: 0 | 1, drain: boolean } | null} end
+ * @property {string | null} aborted why the driver gave up on this chat (already counted as an error)
+ */
+
+/**
+ * What one incarnation received during one session.
+ * @typedef {{ seqsFrom: number[], notices: import("./codec.mjs").Ev[], refusals: number, echoes: number[] }} Seen
+ */
+
+/**
+ * @param {ClientRecord[]} clients
+ * @param {Session[]} sessions
+ */
+export function check(clients, sessions) {
+  const errors = new Problems();
+  const byId = new Map(sessions.map((s) => [s.id, s]));
+  /** @type {Map<string, Seen>} key `${clientId}/${sessionId}` */
+  const seen = new Map();
+  const seenOf = (/** @type {number} */ client, /** @type {number} */ session) => {
+    const key = `${client}/${session}`;
+    let s = seen.get(key);
+    if (!s) seen.set(key, (s = { seqsFrom: [], notices: [], refusals: 0, echoes: [] }));
+    return s;
+  };
+  let nameRetries = 0;
+  let presence = 0;
+
+  for (const c of clients) {
+    let seg = -1;
+    /** @type {Session | undefined} */
+    let cur;
+    let ended = false;
+    for (const { ev } of c.recv) {
+      switch (ev.type) {
+        case "connected": {
+          seg++;
+          cur = byId.get(c.sessions[seg]);
+          ended = false;
+          if (!cur) {
+            errors.add("unexpected_connected", `${c.name} connected with ${ev.with} outside any chat the driver started`);
+            break;
+          }
+          const partner = cur.clients[cur.clients[0] === c ? 1 : 0];
+          if (ev.with !== partner.name) errors.add("wrong_partner", `${c.name} connected with ${ev.with}, expected ${partner.name}`);
+          break;
+        }
+        case "message": {
+          const t = untag(ev.text);
+          if (!t) {
+            errors.add("garbled_message", `${c.name} got ${JSON.stringify(ev.text.slice(0, 80))} from ${ev.from}`);
+          } else if (!cur || t.session !== cur.id) {
+            errors.add("cross_chat_message", `${c.name} got ${ev.text} from ${ev.from} while in chat ${cur?.id ?? "none"}`);
+          } else if (ended) {
+            errors.add("message_after_end", `${c.name} got ${ev.text} from ${ev.from} after the chat ended`);
+          } else {
+            seenOf(c.id, cur.id).seqsFrom.push(t.seq);
+          }
+          break;
+        }
+        case "partner_left":
+        case "you_left":
+          if (!cur) {
+            errors.add("notice_outside_chat", `${c.name} got ${JSON.stringify(ev)} outside a chat`);
+            break;
+          }
+          seenOf(c.id, cur.id).notices.push(ev);
+          ended = true;
+          break;
+        case "error":
+          if (REJECTION_CODES.has(ev.code) && cur && ended) {
+            const s = seenOf(c.id, cur.id);
+            s.refusals++;
+            const echoed = ev.echo ? untag(ev.echo) : null;
+            if (echoed && echoed.session !== cur.id) {
+              errors.add("refusal_wrong_chat", `${c.name} (in chat ${cur.id}): ${ev.message}`);
+            } else if (echoed) s.echoes.push(echoed.seq);
+          } else {
+            errors.add(`server_error:${ev.code}`, `${c.name}: ${ev.message}`);
+          }
+          break;
+        case "name_rejected":
+          nameRetries++;
+          break;
+        case "presence":
+          presence++;
+          break;
+        case "other":
+          errors.add("unexpected_frame", `${c.name}: ${JSON.stringify(ev.raw)}`);
+          break;
+        default:
+          break; // ask_name, welcome, info, request_sent, incoming_request, bye, pong
+      }
+    }
+  }
+
+  let chats = 0;
+  let endedByExit = 0;
+  let endedByCrash = 0;
+  let sent = 0;
+  let delivered = 0;
+  let refused = 0;
+  let unverifiable = 0;
+  let lost = 0;
+  let duplicates = 0;
+  let reordered = 0;
+  let noticesMissing = 0;
+
+  for (const s of sessions) {
+    if (s.aborted || !s.connected || !s.end) continue;
+    chats++;
+    if (s.end.how === "crash") endedByCrash++;
+    else endedByExit++;
+    for (const d of /** @type {const} */ ([0, 1])) {
+      const x = s.clients[d];
+      const y = s.clients[1 - d];
+      const n = s.sentAt[d].length;
+      const got = seen.get(`${y.id}/${s.id}`)?.seqsFrom ?? [];
+      const xs = seen.get(`${x.id}/${s.id}`);
+      sent += n;
+      const once = new Set();
+      let max = -1;
+      for (const q of got) {
+        if (q >= n) errors.add("message_never_sent", `${y.name} got m${s.id}.${q} but ${x.name} sent ${n}`);
+        if (once.has(q)) {
+          duplicates++;
+          continue;
+        }
+        once.add(q);
+        if (q < max) reordered++;
+        else max = q;
+      }
+      delivered += once.size;
+      const k = max + 1;
+      const gaps = k - [...once].filter((q) => q < k).length;
+      const tail = Math.max(0, n - k);
+      const refusals = xs?.refusals ?? 0;
+      for (const q of xs?.echoes ?? []) {
+        if (q < k) errors.add("refused_and_delivered", `${x.name}'s m${s.id}.${q} was refused but ${y.name} got it or a later one`);
+      }
+      refused += Math.min(refusals, tail);
+      lost += gaps;
+      if (s.end.how === "crash") {
+        unverifiable += Math.max(0, tail - refusals);
+      } else {
+        lost += Math.max(0, tail - refusals);
+        if (refusals > tail) errors.add("more_refusals_than_missing", `${x.name} in chat ${s.id}: ${refusals} refusals, ${tail} missing`);
+      }
+    }
+    // Notices: the ender's own, and its partner's.
+    const e = s.end.by;
+    const ender = s.clients[e];
+    const partner = s.clients[1 - e];
+    const enderSaw = seen.get(`${ender.id}/${s.id}`)?.notices ?? [];
+    const partnerSaw = seen.get(`${partner.id}/${s.id}`)?.notices ?? [];
+    const reason = s.end.how === "crash" ? "disconnected" : "exit";
+    const wantPartner = partnerSaw.filter((n) => n.type === "partner_left" && n.name === ender.name && n.reason === reason).length;
+    if (wantPartner === 0) noticesMissing++;
+    if (partnerSaw.length > Math.min(1, wantPartner)) {
+      errors.add("wrong_or_extra_notice", `${partner.name} in chat ${s.id} (${ender.name} ${s.end.how}): ${JSON.stringify(partnerSaw)}`);
+    }
+    if (s.end.how === "exit") {
+      const wantEnder = enderSaw.filter((n) => n.type === "you_left" && n.with === partner.name).length;
+      if (wantEnder === 0) noticesMissing++;
+      if (enderSaw.length > Math.min(1, wantEnder)) {
+        errors.add("wrong_or_extra_notice", `${ender.name} in chat ${s.id} (exited): ${JSON.stringify(enderSaw)}`);
+      }
+    } else if (enderSaw.length > 0) {
+      errors.add("wrong_or_extra_notice", `${ender.name} in chat ${s.id} (crashed): ${JSON.stringify(enderSaw)}`);
+    }
+  }
+
+  return {
+    chats,
+    endedByExit,
+    endedByCrash,
+    sent,
+    delivered,
+    refused,
+    unverifiable,
+    lost,
+    duplicates,
+    reordered,
+    noticesMissing,
+    nameRetries,
+    presence,
+    errors,
+  };
+}
