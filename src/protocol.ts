@@ -177,6 +177,8 @@ export const HELP_LINES = [
  * overrides and isolates that would let a sender reverse how the rest of the line reads.
  */
 const UNSAFE_IN_TERMINAL = /[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u2069]/g;
+/** A line break or anything UNSAFE_IN_TERMINAL matches (no `g`: `test` must not keep state between calls). */
+const NEEDS_CLEANING = /[\u0000-\u0008\u000a-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u2069]/;
 
 const seconds = (ms: number) => Math.max(1, Math.round(ms / 1000));
 
@@ -230,6 +232,8 @@ export function renderText(e: ServerEvent): string[] {
     case "message":
       // A line break, carriage return or terminal escape inside a message must not let the sender forge a
       // server line: each line gets the sender's name and other control characters are shown as U+FFFD.
+      // Most lines have none of that: they skip the split and the replace (this is every relayed line).
+      if (!NEEDS_CLEANING.test(e.text)) return [`${e.from}: ${e.text}`];
       return e.text.split(/\r\n|[\r\n]/).map((line) => `${e.from}: ${line.replace(UNSAFE_IN_TERMINAL, "\uFFFD")}`);
     case "partner_left":
       return [e.reason === "exit" ? `${e.name} has left the chat` : `${e.name} has left the chat (disconnected)`];

@@ -26,13 +26,18 @@ const COMMAND_WORDS = new Set(["connect", "c", "y", "yes", "n", "no", "list", "w
  * @returns {Action}
  */
 export function parseText(frame, mode) {
+  if (mode === "chat") {
+    // Inside a chat everything is a message except `exit` and /commands, so people can type "help me" to each
+    // other. This is every relayed line, so it avoids copying the line more than it must.
+    const line = frame.endsWith("\n") ? frame.replace(/\r?\n$/, "") : frame;
+    const trimmed = line.trim();
+    if (trimmed.startsWith("/")) return parseCommand(trimmed.slice(1));
+    return trimmed.length === 4 && trimmed.toLowerCase() === "exit" ? { type: "exit" } : { type: "say", text: line };
+  }
   const line = frame.replace(/\r?\n$/, "");
   const word = line.trim().toLowerCase();
   if (line.trimStart().startsWith("/")) return parseCommand(line.trimStart().slice(1));
   switch (mode) {
-    case "chat":
-      // Inside a chat everything is a message except `exit`, so people can type "help me" to each other.
-      return word === "exit" ? { type: "exit" } : { type: "say", text: line };
     case "name":
       return word === "help" || word === "quit" ? { type: word } : { type: "login", name: line };
     case "target":
