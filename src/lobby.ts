@@ -33,11 +33,16 @@ import {
   step,
 } from "./rules";
 
-/** What a socket carries through hibernation (serializeAttachment, at most 16 KiB; this is ~150 bytes). */
+/**
+ * What a socket carries through hibernation (serializeAttachment, at most 16 KiB; this is ~200 bytes). The users
+ * dictionary is rebuilt from these: who is logged in, under which name, on which socket.
+ */
 export interface Attachment {
   sid: string;
   dialect: Dialect;
   key: string | null;
+  /** The display name, once logged in. */
+  name?: string;
   awaitingTarget: boolean;
   /** See Session.chatEndedAt. */
   chatEndedAt?: number;
@@ -75,8 +80,10 @@ export class Lobby extends DurableObject<Env> {
     this.config = readConfig(env as unknown as Record<string, unknown>);
     // Heartbeats are answered by the runtime itself, so a pinging client never wakes the object.
     ctx.setWebSocketAutoResponse(new WebSocketRequestResponsePair(PING, PONG));
+    // Storage holds what two users share: who chats with whom, and who asked whom. A login writes nothing here;
+    // the relationships are written when they change (a pairing, an exit, a request and its end).
     const sql = ctx.storage.sql;
-    sql.exec("CREATE TABLE IF NOT EXISTS users (key TEXT PRIMARY KEY, name TEXT NOT NULL, sid TEXT NOT NULL, peer TEXT)");
+    sql.exec("CREATE TABLE IF NOT EXISTS peers (key TEXT PRIMARY KEY, peer TEXT NOT NULL)");
     sql.exec("CREATE TABLE IF NOT EXISTS requests (target TEXT PRIMARY KEY, requester TEXT NOT NULL, deadline INTEGER NOT NULL)");
 
     const now = Date.now();
@@ -88,8 +95,14 @@ export class Lobby extends DurableObject<Env> {
       sessions.set(att.sid, { key: att.key, awaitingTarget: att.awaitingTarget, chatEndedAt: att.chatEndedAt });
     }
     const users = new Map<string, User>();
-    for (const row of sql.exec<{ key: string; name: string; sid: string; peer: string | null }>("SELECT * FROM users")) {
-      users.set(row.key, { name: row.name, sid: row.sid, peer: row.peer });
+    for (const { att } of this.conns.values()) {
+      if (att.key) users.set(att.key, { name: att.name ?? att.key, sid: att.sid, peer: null });
+    }
+    for (const row of sql.exec<{ key: string; peer: string }>("SELECT key, peer FROM peers")) {
+      const user = users.get(row.key);
+      if (user) user.peer = row.peer;
+      // Its socket is gone (a deploy or crash dropped it while the object was down): restore departs it.
+      else users.set(row.key, { name: row.key, sid: `gone:${row.key}`, peer: row.peer });
     }
     const requests = new Map<string, PendingRequest>();
     for (const row of sql.exec<{ target: string; requester: string; deadline: number }>("SELECT * FROM requests")) {
@@ -296,9 +309,9 @@ export class Lobby extends DurableObject<Env> {
 
     const sql = this.ctx.storage.sql;
     for (const key of dirty.users) {
-      const u = this.state.users.get(key);
-      if (u) sql.exec("INSERT OR REPLACE INTO users (key, name, sid, peer) VALUES (?, ?, ?, ?)", key, u.name, u.sid, u.peer);
-      else sql.exec("DELETE FROM users WHERE key = ?", key);
+      const peer = this.state.users.get(key)?.peer;
+      if (peer) sql.exec("INSERT OR REPLACE INTO peers (key, peer) VALUES (?, ?)", key, peer);
+      else sql.exec("DELETE FROM peers WHERE key = ?", key);
     }
     for (const target of dirty.requests) {
       const r = this.state.requests.get(target);
@@ -323,6 +336,7 @@ export class Lobby extends DurableObject<Env> {
         continue;
       }
       conn.att.key = session.key;
+      conn.att.name = session.key ? this.state.users.get(session.key)?.name : undefined;
       conn.att.awaitingTarget = session.awaitingTarget;
       conn.att.chatEndedAt = session.chatEndedAt;
       try {
@@ -335,7 +349,7 @@ export class Lobby extends DurableObject<Env> {
       this.presence.set(key, { name, status: this.state.users.has(key) ? statusOf(this.state, key) : "offline" });
     }
     if (this.presence.size > 0) this.pushPresence(now);
-    if (dirty.users.size > 0 || dirty.requests.size > 0) this.schedule(now);
+    if (dirty.sessions.size > 0 || dirty.requests.size > 0) this.schedule(now);
     for (const sid of failed) this.run({ type: "gone", sid }, now);
   }
 

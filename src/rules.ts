@@ -72,6 +72,10 @@ export type Effect =
 
 /** What a step changed, so the Lobby writes exactly that to storage and attachments. */
 export interface Dirty {
+  /**
+   * Users whose chat partner changed: the only part of a user that goes to storage (who is logged in where is in
+   * the sockets' attachments), so logging in or out without a chat writes no row.
+   */
   users: Set<string>;
   requests: Set<string>;
   sessions: Set<string>;
@@ -232,7 +236,6 @@ class Turn {
     }
     this.s.users.set(check.key, { name: check.name, sid, peer: null });
     session.key = check.key;
-    this.dirty.users.add(check.key);
     this.dirty.sessions.add(sid);
     this.touch(check.key);
     this.send(sid, { type: "welcome", name: check.name });
@@ -401,7 +404,6 @@ class Turn {
     }
     this.touch(key);
     this.s.users.delete(key);
-    this.dirty.users.add(key);
   }
 
   expire(): void {

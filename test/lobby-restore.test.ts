@@ -2,7 +2,7 @@ import { env, runInDurableObject } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import { Lobby } from "../src/lobby";
 import type { State } from "../src/rules";
-import { chatting, freshLobby, lobbyStub, login, open } from "./support/lobby";
+import { chatting, freshLobby, lobbyStub, login, open, requested } from "./support/lobby";
 
 const stateOf = (lobby: Lobby) => (lobby as unknown as { state: State }).state;
 
@@ -32,6 +32,26 @@ describe("surviving hibernation, eviction and restarts", () => {
     });
   });
 
+  it("stores what two users share, and only that: a pair and a pending request", async () => {
+    const lobby = freshLobby();
+    await chatting(lobby, "alice", "bob");
+    const [carol] = await requested(lobby, "carol", "dave");
+    await login(lobby, "erin");
+    const rows = await runInDurableObject(lobbyStub(lobby), (_instance, state) => ({
+      peers: state.storage.sql.exec("SELECT * FROM peers ORDER BY key").toArray(),
+      requests: state.storage.sql.exec("SELECT target, requester FROM requests").toArray(),
+    }));
+    expect(rows).toEqual({
+      peers: [
+        { key: "alice", peer: "bob" },
+        { key: "bob", peer: "alice" },
+      ],
+      requests: [{ target: "dave", requester: "carol" }],
+    });
+    carol.send("cancel");
+    await carol.expect("You withdrew your request to dave");
+  });
+
   it("leaves no ghost users or stale requests after a restart that closed every socket", async () => {
     const lobby = freshLobby();
     const [alice, bob] = await chatting(lobby, "alice", "bob");
@@ -48,10 +68,11 @@ describe("surviving hibernation, eviction and restarts", () => {
     again.send("list");
     await again.expect("1 online:");
     await again.expect("  alice (you) - available");
+    // The stored pair (alice, bob) and request (carol -> dave) belonged to sockets that are gone.
     const rows = await runInDurableObject(lobbyStub(lobby), (_instance, state) => ({
-      users: state.storage.sql.exec("SELECT key FROM users").toArray(),
+      peers: state.storage.sql.exec("SELECT * FROM peers").toArray(),
       requests: state.storage.sql.exec("SELECT * FROM requests").toArray(),
     }));
-    expect(rows).toEqual({ users: [{ key: "alice" }], requests: [] });
+    expect(rows).toEqual({ peers: [], requests: [] });
   });
 });

@@ -124,7 +124,8 @@ describe("logging in", () => {
     expect(eventsTo(result, "s1")).toEqual([{ type: "welcome", name: "Alice" }]);
     expect(state.users.get("alice")).toEqual({ name: "Alice", sid: "s1", peer: null });
     expect(state.sessions.get("s1")?.key).toBe("alice");
-    expect(dirtyOf(result)).toEqual({ ...clean, users: ["alice"], sessions: ["s1"] });
+    // A login writes the socket's attachment only: no storage row until the user is paired.
+    expect(dirtyOf(result)).toEqual({ ...clean, sessions: ["s1"] });
     expect(inputMode(state, "s1")).toBe("command");
   });
 
@@ -669,7 +670,7 @@ describe("a socket going away (case 4)", () => {
     expect(state.requests.size).toBe(0);
     expect(state.outgoing.size).toBe(0);
     expect(inputMode(state, bob!)).toBe("command");
-    expect(dirtyOf(result)).toEqual({ users: ["alice"], requests: ["bob"], sessions: [alice!] });
+    expect(dirtyOf(result)).toEqual({ users: [], requests: ["bob"], sessions: [alice!] });
   });
 
   it("tells the requester when the target goes away mid-request", () => {
@@ -682,7 +683,7 @@ describe("a socket going away (case 4)", () => {
     expect(state.requests.size).toBe(0);
     expect(state.outgoing.size).toBe(0);
     expect(statusOf(state, "alice")).toBe("available");
-    expect(dirtyOf(result)).toEqual({ users: ["bob"], requests: ["bob"], sessions: [bob!] });
+    expect(dirtyOf(result)).toEqual({ users: [], requests: ["bob"], sessions: [bob!] });
   });
 
   it("does nothing the second time the same socket goes away", () => {
@@ -988,7 +989,7 @@ describe("restore after hibernation", () => {
     expect(restored.requests.size).toBe(0);
     expect(restored.outgoing.size).toBe(0);
     expect(inputMode(restored, bob!)).toBe("command");
-    expect(dirtyOf(result)).toMatchObject({ users: ["alice"], requests: ["bob"] });
+    expect(dirtyOf(result)).toMatchObject({ users: [], requests: ["bob"] });
   });
 
   it("tells the requester when a ghost had been asked", () => {
