@@ -76,17 +76,21 @@ export interface Dirty {
    * Users whose chat partner changed: the only part of a user that goes to storage (who is logged in where is in
    * the sockets' attachments), so logging in or out without a chat writes no row.
    */
-  users: Set<string>;
-  requests: Set<string>;
-  sessions: Set<string>;
+  users: ReadonlySet<string>;
+  requests: ReadonlySet<string>;
+  sessions: ReadonlySet<string>;
 }
 
 export interface StepResult {
   effects: Effect[];
   dirty: Dirty;
   /** Users whose status (available / busy / pending / offline) may have changed: key -> display name. */
-  touched: Map<string, string>;
+  touched: ReadonlyMap<string, string>;
 }
+
+/** Most steps (every relayed chat line) change nothing: they share these rather than allocate empty ones. */
+const NOTHING: ReadonlySet<string> = new Set();
+const NOBODY: ReadonlyMap<string, string> = new Map();
 
 export type RulesConfig = Pick<Config, "requestTimeoutMs">;
 
@@ -128,7 +132,7 @@ export function step(state: State, input: Input, now: number, config: RulesConfi
   switch (input.type) {
     case "open":
       state.sessions.set(input.sid, { key: null, awaitingTarget: false });
-      t.dirty.sessions.add(input.sid);
+      t.changed("sessions", input.sid);
       t.send(input.sid, { type: "ask_name" });
       break;
     case "action":
@@ -141,20 +145,35 @@ export function step(state: State, input: Input, now: number, config: RulesConfi
       t.expire();
       break;
   }
-  return { effects: t.effects, dirty: t.dirty, touched: t.touched };
+  return t.result();
 }
 
 /** One step's working set: the state being changed, what to send, and what changed. */
 class Turn {
   readonly effects: Effect[] = [];
-  readonly dirty: Dirty = { users: new Set(), requests: new Set(), sessions: new Set() };
-  readonly touched = new Map<string, string>();
+  // Created on a step's first change only (see NOTHING).
+  private dirty?: { users?: Set<string>; requests?: Set<string>; sessions?: Set<string> };
+  private touched?: Map<string, string>;
 
   constructor(
     private readonly s: State,
     private readonly now: number,
     private readonly config: RulesConfig,
   ) {}
+
+  changed(what: keyof Dirty, ...keys: string[]): void {
+    const set = ((this.dirty ??= {})[what] ??= new Set());
+    for (const key of keys) set.add(key);
+  }
+
+  result(): StepResult {
+    const d = this.dirty;
+    return {
+      effects: this.effects,
+      dirty: { users: d?.users ?? NOTHING, requests: d?.requests ?? NOTHING, sessions: d?.sessions ?? NOTHING },
+      touched: this.touched ?? NOBODY,
+    };
+  }
 
   send(sid: string, event: ServerEvent): void {
     this.effects.push({ type: "send", sid, event });
@@ -168,7 +187,7 @@ class Turn {
   /** Note a possible status change, with the name to announce it under (read now: the user may be leaving). */
   private touch(key: string): void {
     const user = this.s.users.get(key);
-    if (user) this.touched.set(key, user.name);
+    if (user) (this.touched ??= new Map()).set(key, user.name);
   }
 
   private error(sid: string, code: ErrorCode, message: string): void {
@@ -236,7 +255,7 @@ class Turn {
     }
     this.s.users.set(check.key, { name: check.name, sid, peer: null });
     session.key = check.key;
-    this.dirty.sessions.add(sid);
+    this.changed("sessions", sid);
     this.touch(check.key);
     this.send(sid, { type: "welcome", name: check.name });
   }
@@ -244,7 +263,7 @@ class Turn {
   private setAwaiting(sid: string, session: Session, awaiting: boolean): void {
     if (session.awaitingTarget === awaiting) return;
     session.awaitingTarget = awaiting;
-    this.dirty.sessions.add(sid);
+    this.changed("sessions", sid);
   }
 
   private connect(sid: string, session: Session, key: string, to: string | undefined): void {
@@ -278,7 +297,7 @@ class Turn {
     if (targetSession) this.setAwaiting(target.sid, targetSession, false);
     this.s.requests.set(targetKey!, { from: key, deadline: this.now + this.config.requestTimeoutMs });
     this.s.outgoing.set(key, targetKey!);
-    this.dirty.requests.add(targetKey!);
+    this.changed("requests", targetKey!);
     this.touch(key);
     this.touch(targetKey!);
     const expiresInMs = this.config.requestTimeoutMs;
@@ -291,7 +310,7 @@ class Turn {
     if (!request) return undefined;
     this.s.requests.delete(target);
     this.s.outgoing.delete(request.from);
-    this.dirty.requests.add(target);
+    this.changed("requests", target);
     this.touch(target);
     this.touch(request.from);
     return request;
@@ -308,7 +327,7 @@ class Turn {
     }
     me.peer = request.from;
     requester.peer = key;
-    this.dirty.users.add(key).add(request.from);
+    this.changed("users", key, request.from);
     this.send(requester.sid, { type: "connected", with: me.name });
     this.send(sid, { type: "connected", with: requester.name });
   }
@@ -328,7 +347,7 @@ class Turn {
     if (!me?.peer) return null;
     const partnerKey = me.peer;
     me.peer = null;
-    this.dirty.users.add(key).add(partnerKey);
+    this.changed("users", key, partnerKey);
     this.touch(key);
     this.touch(partnerKey);
     // Only the partner was caught mid-sentence; whoever ended the chat knows it did.
@@ -344,7 +363,7 @@ class Turn {
     const session = this.s.sessions.get(sid);
     if (!session) return;
     session.chatEndedAt = this.now;
-    this.dirty.sessions.add(sid);
+    this.changed("sessions", sid);
   }
 
   private exit(sid: string, key: string): void {
@@ -390,7 +409,7 @@ class Turn {
     const session = this.s.sessions.get(sid);
     if (!session) return;
     this.s.sessions.delete(sid);
-    this.dirty.sessions.add(sid);
+    this.changed("sessions", sid);
     const key = session.key;
     const me = key ? this.s.users.get(key) : undefined;
     if (!key || !me || me.sid !== sid) return;
@@ -440,7 +459,7 @@ export function restore(
       continue;
     }
     requests.delete(target);
-    t.dirty.requests.add(target);
+    t.changed("requests", target);
     const to = users.get(target);
     if (to) t.send(to.sid, { type: "request_ended", name: r.from, role: "received", reason: "offline" });
   }
@@ -457,16 +476,16 @@ export function restore(
     if (!session.key || users.get(session.key)?.sid === sid) continue;
     // A live socket whose user row is missing (storage was lost): it has to pick its name again.
     session.key = null;
-    t.dirty.sessions.add(sid);
+    t.changed("sessions", sid);
     t.send(sid, { type: "ask_name" });
   }
   for (const [key, user] of users) {
     const partner = user.peer;
     if (partner && users.get(partner)?.peer !== key) {
       user.peer = null;
-      t.dirty.users.add(key);
+      t.changed("users", key);
       t.send(user.sid, { type: "partner_left", name: users.get(partner)?.name ?? partner, reason: "disconnected" });
     }
   }
-  return { state, result: { effects: t.effects, dirty: t.dirty, touched: t.touched } };
+  return { state, result: t.result() };
 }
