@@ -1,0 +1,80 @@
+#!/usr/bin/env node
+// @ts-check
+// What Parley costs on Cloudflare, from the published Durable Objects prices and the counts `npm run bench`
+// measured (storage rows written per login, pairing and exit; 0 webSocketMessage calls per heartbeat).
+//
+//   node scripts/cost-model.mjs [--rows-per-pairing 7] [--rows-per-exit 2] [--lines-per-chat 40] ...
+//
+// Marginal prices, Workers Paid plan (the monthly included amounts are left out, so the figures are what each
+// unit adds once the included allowance is used): https://developers.cloudflare.com/durable-objects/platform/pricing
+//   requests            $0.15 per million; incoming WebSocket messages are billed 20:1 (20 messages = 1 request);
+//                       alarm invocations are requests; outgoing messages are free
+//   duration            $12.50 per million GB-s, at 128 MB, while the object is running or idle-but-not-hibernatable;
+//                       a hibernatable idle object is not billed
+//   SQLite rows written $1.00 per million
+
+import { parseArgs } from "node:util";
+
+const { values } = parseArgs({
+  options: {
+    "rows-per-login": { type: "string", default: "0" },
+    "rows-per-pairing": { type: "string", default: "7" },
+    "rows-per-exit": { type: "string", default: "2" },
+    "lines-per-chat": { type: "string", default: "40" },
+    "ping-seconds": { type: "string", default: "20" },
+    "sweep-seconds": { type: "string", default: "15" },
+    "handler-ms": { type: "string", default: "0.02" },
+  },
+});
+const n = (k) => Number(values[k]);
+
+const PRICE = { perRequest: 0.15 / 1e6, perGbS: 12.5 / 1e6, perRowWritten: 1 / 1e6 };
+const GB = 128 / 1024;
+const MONTH_S = 30 * 24 * 3600;
+const usd = (x) => (x < 0.01 ? `$${x.toFixed(5)}` : `$${x.toFixed(2)}`);
+
+// --- 1 million relayed chat lines ---------------------------------------------------------------------------
+const lines = 1e6;
+const chats = lines / n("lines-per-chat");
+const linesRequests = lines / 20; // each line arrives once (incoming, 20:1); its delivery is outgoing (free)
+const chatRequests = (chats * 3) / 20; // connect, y, exit: three incoming frames per chat
+const rows = chats * (n("rows-per-pairing") + n("rows-per-exit")) + chats * 2 * n("rows-per-login");
+// Duration: at least the handlers' own time; at most, a lobby that never goes 10 s without a frame is awake the
+// whole time the lines take (here: the same lines spread at 100 per second).
+const busyS = (lines * n("handler-ms")) / 1000;
+const awakeS = lines / 100;
+const relay = {
+  requests: (linesRequests + chatRequests) * PRICE.perRequest,
+  rows: rows * PRICE.perRowWritten,
+  durationLow: busyS * GB * PRICE.perGbS,
+  durationHigh: awakeS * GB * PRICE.perGbS,
+};
+
+// --- 10,000 connected, idle users for a month -----------------------------------------------------------------
+const users = 10_000;
+const pings = (users * MONTH_S) / n("ping-seconds");
+const sweeps = MONTH_S / n("sweep-seconds"); // one alarm per sweep while anyone is logged in
+const hibernating = {
+  // Heartbeats are answered by setWebSocketAutoResponse without waking the object (bench: 0 webSocketMessage
+  // calls for 1,000 pings); the model charges them as incoming messages anyway, as an upper bound.
+  pings: (pings / 20) * PRICE.perRequest,
+  sweeps: sweeps * PRICE.perRequest,
+  duration: sweeps * (n("handler-ms") * users / 1000) * GB * PRICE.perGbS, // each sweep looks at every socket
+};
+const awake = {
+  // Without hibernation (the socket accepted by the worker, or the object kept busy): every ping runs the
+  // handler, and the object is billed for the whole month.
+  pings: (pings / 20) * PRICE.perRequest,
+  duration: MONTH_S * GB * PRICE.perGbS,
+};
+
+console.log("Parley on Cloudflare Durable Objects: marginal cost (beyond the plan's included amounts)\n");
+console.log(`1 million relayed chat lines (${n("lines-per-chat")} lines per chat, so ${chats.toLocaleString("en")} chats):`);
+console.log(`  requests   ${usd(relay.requests)}   (${(linesRequests + chatRequests).toLocaleString("en")} billed requests: incoming frames at 20:1)`);
+console.log(`  storage    ${usd(relay.rows)}   (${rows.toLocaleString("en")} rows written: ${n("rows-per-pairing")} per pairing, ${n("rows-per-exit")} per exit, ${n("rows-per-login")} per login; 0 per line)`);
+console.log(`  duration   ${usd(relay.durationLow)} to ${usd(relay.durationHigh)}   (handler time only, to awake throughout at 100 lines/s)`);
+console.log(`  total      ${usd(relay.requests + relay.rows + relay.durationLow)} to ${usd(relay.requests + relay.rows + relay.durationHigh)}\n`);
+console.log(`10,000 connected idle users for a month (a ping every ${n("ping-seconds")} s each):`);
+const base = hibernating.sweeps + hibernating.duration;
+console.log(`  with hibernation     ${usd(base)}   (${sweeps.toLocaleString("en")} sweep alarms ${usd(hibernating.sweeps)}, duration ${usd(hibernating.duration)}), or ${usd(base + hibernating.pings)} if auto-answered pings are billed as messages`);
+console.log(`  without hibernation  ${usd(awake.pings + awake.duration)}   (pings ${usd(awake.pings)}, duration ${usd(awake.duration)}: awake all month)`);
