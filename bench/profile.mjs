@@ -89,7 +89,7 @@ class FakeSocket {
 
 /**
  * @param {FakeSocket[]} sockets
- * @param {{ users?: object[], requests?: object[] }} rows
+ * @param {{ peers?: object[], requests?: object[] }} rows
  */
 function fakeCtx(sockets, rows = {}) {
   const cursor = (/** @type {object[]} */ list) => Object.assign([...list], { rowsWritten: 0, rowsRead: list.length });
@@ -99,7 +99,7 @@ function fakeCtx(sockets, rows = {}) {
       sql: {
         /** @param {string} query */
         exec(query) {
-          if (/^SELECT \* FROM users/.test(query)) return cursor(rows.users ?? []);
+          if (/^SELECT key, peer FROM peers/.test(query)) return cursor(rows.peers ?? []);
           if (/^SELECT \* FROM requests/.test(query)) return cursor(rows.requests ?? []);
           return cursor([]);
         },
@@ -188,17 +188,18 @@ export async function runProfile({ code = ROOT, log, n = 100_000 }) {
 
     /** @param {"text" | "json"} dialect */
     const lobbyPair = (dialect) => {
-      const a = new FakeSocket({ sid: "sa", dialect, key: "alice", awaitingTarget: false, heardAt: now, ip: null });
-      const b = new FakeSocket({ sid: "sb", dialect, key: "bob", awaitingTarget: false, heardAt: now, ip: null });
-      const users = [
-        { key: "alice", name: "alice", sid: "sa", peer: "bob" },
-        { key: "bob", name: "bob", sid: "sb", peer: "alice" },
+      const att = { dialect, awaitingTarget: false, heardAt: now, ip: null };
+      const a = new FakeSocket({ ...att, sid: "sa", key: "alice", name: "alice" });
+      const b = new FakeSocket({ ...att, sid: "sb", key: "bob", name: "bob" });
+      const peers = [
+        { key: "alice", peer: "bob" },
+        { key: "bob", peer: "alice" },
       ];
       // The constructor logs "Lobby woke" when it finds sockets, as it does after hibernation: not news here.
       const log = console.log;
       console.log = () => {};
       try {
-        return { lobby: new m.Lobby(fakeCtx([a, b], { users }), ENV), a, b };
+        return { lobby: new m.Lobby(fakeCtx([a, b], { peers }), ENV), a, b };
       } finally {
         console.log = log;
       }
