@@ -4,35 +4,20 @@
 // wrangler dev rebuilds and restarts on every change to a file it bundled, and people edit src/ while a benchmark
 // runs (a restart mid-run drops every socket and shows up as lost messages).
 
-import { execFileSync, spawn } from "node:child_process";
+import { execFileSync } from "node:child_process";
 import { createHash } from "node:crypto";
 import { cpSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
-import { createRequire } from "node:module";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
-import { dirname, join, resolve } from "node:path";
-import { fileURLToPath } from "node:url";
+import { join, resolve } from "node:path";
+import { ROOT, startDevServer as start } from "../scripts/dev-server.mjs";
 
-export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "..");
-
-/** A free TCP port on 127.0.0.1 (free when asked; wrangler binds it a moment later). */
-export function freePort() {
-  return new Promise((res, rej) => {
-    const srv = createServer();
-    srv.once("error", rej);
-    srv.listen(0, "127.0.0.1", () => {
-      const address = srv.address();
-      const port = typeof address === "object" && address ? address.port : 0;
-      srv.close(() => res(port));
-    });
-  });
-}
+export { ROOT };
 
 /**
  * @typedef {object} DevServer
  * @property {string} http  http://127.0.0.1:PORT
  * @property {string} ws    ws://127.0.0.1:PORT
- * @property {() => string} output  the last 64 KiB wrangler printed
+ * @property {() => string} output  what wrangler printed
  * @property {() => ServerCpu | null} serverCpu  CPU time the two workerd processes used so far, null off Linux
  * @property {number} inspectorPort  wrangler's DevTools proxy for the worker's isolate (GET /json lists it)
  * @property {string} snapshot  which code runs: git commit, uncommitted changes, and a hash of the src/ copy
@@ -89,85 +74,17 @@ export function makeSnapshot(src = join(ROOT, "src")) {
  * @returns {Promise<DevServer>}
  */
 export async function startDevServer({ snapshot, vars, flags = [], timeoutMs = 90_000 }) {
-  const port = await freePort();
-  const inspectorPort = await freePort();
-  // Storage outside the snapshot, so that nothing workerd writes is anywhere near what wrangler watches.
-  const tmp = mkdtempSync(join(tmpdir(), "parley-bench-state-"));
-  const config = join(snapshot.dir, "bench", "wrangler.toml");
-  const persist = join(tmp, "state");
-  const wrangler = createRequire(import.meta.url).resolve("wrangler/bin/wrangler.js");
-  const args = [
-    wrangler, "dev",
-    "-c", config,
-    "--ip", "127.0.0.1",
-    "--port", String(port),
-    "--inspector-port", String(inspectorPort),
-    "--persist-to", persist,
-    "--show-interactive-dev-session=false",
-    // wrangler logs every request it proxies; 8000 upgrades of noise on a 2-core machine is load we do not want.
-    "--log-level", "warn",
-    ...Object.entries(vars).flatMap(([k, v]) => ["--var", `${k}:${v}`]),
-    ...flags.flatMap((f) => ["--compatibility-flags", f]),
-  ];
-  // Its own process group, so that stopping it also stops the workerd it spawned.
-  const child = spawn(process.execPath, args, {
-    cwd: tmp,
-    detached: true,
-    env: { ...process.env, WRANGLER_SEND_METRICS: "false", CLOUDFLARE_CF_FETCH_ENABLED: "false", CI: "true", NO_COLOR: "1" },
-    stdio: ["ignore", "pipe", "pipe"],
-  });
-  let output = "";
-  /** @param {Buffer} d */
-  const append = (d) => {
-    output = (output + d).slice(-65536);
+  // wrangler logs every request it proxies; thousands of upgrades of noise on a 2-core machine is load we do not want.
+  const dev = await start({ dir: snapshot.dir, config: "bench/wrangler.toml", vars, flags, timeoutMs, logLevel: "warn" });
+  return {
+    http: dev.url,
+    ws: `ws://127.0.0.1:${dev.port}`,
+    output: dev.output,
+    serverCpu: () => serverCpu(dev.pid, dev.port),
+    inspectorPort: dev.inspectorPort,
+    snapshot: snapshot.description,
+    stop: dev.stop,
   };
-  child.stdout?.on("data", append);
-  child.stderr?.on("data", append);
-
-  /** @type {Promise<void> | null} */
-  let stopping = null;
-  const stop = () => {
-    stopping ??= new Promise((res) => {
-      const pid = child.pid;
-      const done = () => {
-        // Also when wrangler is gone already (it can crash): the workerd processes it started would be orphaned.
-        if (pid !== undefined) signalGroup(pid, "SIGKILL");
-        rmSync(tmp, { recursive: true, force: true });
-        res();
-      };
-      if (child.exitCode !== null || child.signalCode !== null || pid === undefined) return done();
-      const kill = setTimeout(() => signalGroup(pid, "SIGKILL"), 5000);
-      child.once("exit", () => {
-        clearTimeout(kill);
-        done();
-      });
-      signalGroup(pid, "SIGTERM");
-    });
-    return stopping;
-  };
-
-  const http = `http://127.0.0.1:${port}`;
-  process.once("exit", () => {
-    // Last resort when the driver dies without stopping us (stop() is synchronous enough up to the signal).
-    if (child.exitCode === null && child.pid !== undefined) signalGroup(child.pid, "SIGKILL");
-  });
-  const started = Date.now();
-  for (;;) {
-    if (child.exitCode !== null) throw new Error(`wrangler dev exited (${child.exitCode}):\n${output}`);
-    try {
-      const res = await fetch(`${http}/health`);
-      if (res.ok) break;
-    } catch {
-      // not listening yet
-    }
-    if (Date.now() - started > timeoutMs) {
-      await stop();
-      throw new Error(`wrangler dev did not answer /health within ${timeoutMs} ms:\n${output}`);
-    }
-    await new Promise((r) => setTimeout(r, 200));
-  }
-  const pid = /** @type {number} */ (child.pid);
-  return { http, ws: `ws://127.0.0.1:${port}`, output: () => output, serverCpu: () => serverCpu(pid, port), inspectorPort, snapshot: snapshot.description, stop };
 }
 
 /** Clock ticks per second for /proc/PID/stat; 100 on every Linux we run on. */
@@ -222,16 +139,4 @@ export function serverCpu(pgid, port) {
     }
   }
   return found ? cpu : null;
-}
-
-/**
- * @param {number} pid  the group leader we spawned
- * @param {NodeJS.Signals} signal
- */
-function signalGroup(pid, signal) {
-  try {
-    process.kill(-pid, signal);
-  } catch {
-    // Already gone.
-  }
 }

@@ -11,7 +11,8 @@ export const JSON_SUBPROTOCOL = "parley.v1.json";
 
 /**
  * What a load client makes of one frame. `rejection` errors are the ones a chat line gets when it reaches the
- * server after the chat ended: `not_in_chat` (JSON), `unknown_command` (text: the line is read as a command, and
+ * server after the chat ended: `not_in_chat` (JSON), `chat_ended` (text, within 3 s of the partner leaving),
+ * `unknown_command` (text, later: the line is read as a command, and
  * the error echoes its first word, which is the message's tag) or `bad_answer` (text, when a new request is
  * already waiting for this side's y/n).
  * @typedef {{ type: "ask_name" }
@@ -43,15 +44,17 @@ export function encode(action, dialect) {
   switch (action.type) {
     case "login":
       return action.name;
+    // Commands with a slash work in every state, as a program should send them: a bare line right after a partner
+    // left is refused (chat_ended), and inside a chat only `exit` is a bare command.
     case "connect":
-      return `connect ${action.to}`;
+      return `/connect ${action.to}`;
     case "answer":
-      return action.accept ? "y" : "n";
+      return action.accept ? "/y" : "/n";
     case "say":
       return action.text;
     case "exit":
     case "quit":
-      return action.type;
+      return `/${action.type}`;
   }
 }
 
@@ -84,6 +87,7 @@ const TEXT_LINES = [
   [/^Unknown command "(.*)"\. Type help/su, (m) => ({ type: "error", code: "unknown_command", message: m[0], echo: m[1] })],
   [/^Please answer y\/n/, (m) => ({ type: "error", code: "bad_answer", message: m[0] })],
   [/^You are not in a chat; type connect/, (m) => ({ type: "error", code: "not_in_chat", message: m[0] })],
+  [/^Your chat has just ended, so that line was not sent/, (m) => ({ type: "error", code: "chat_ended", message: m[0] })],
   [/^slow down/, (m) => ({ type: "error", code: "rate_limited", message: m[0] })],
 ];
 
@@ -148,7 +152,7 @@ export function decodeJson(frame) {
 }
 
 /** The errors a chat line gets when it reaches the server after its chat ended (see Ev). */
-export const REJECTION_CODES = new Set(["not_in_chat", "unknown_command", "bad_answer"]);
+export const REJECTION_CODES = new Set(["not_in_chat", "unknown_command", "bad_answer", "chat_ended"]);
 
 /**
  * Chat lines are tagged `m<session>.<seq>`: the session id catches a line delivered into the wrong chat, the

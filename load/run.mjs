@@ -18,7 +18,7 @@
 // sending, waits for its lines to arrive, exits its chat and quits. By default (--dialect mix) u<i>a speaks the
 // text dialect and u<i>b the JSON one, so every chat crosses dialects and JSON presence pushes are part of the load.
 //
-// wrangler dev serves a copy of the worker's sources taken at the start (see dev-server.mjs: an edit to src/
+// wrangler dev serves a copy of the worker's sources taken at the start (see scripts/dev-server.mjs: an edit to src/
 // during a run would otherwise restart the worker and drop every socket), with the rate limit and the
 // per-address caps lifted, since all 1,000 users come from 127.0.0.1.
 
@@ -29,7 +29,8 @@ import { cpus, loadavg } from "node:os";
 import { check } from "./check.mjs";
 import { LoadClient } from "./client.mjs";
 import { tag, untag } from "./codec.mjs";
-import { findWorkerUrl, machineCpu, processTreeCpu, sourceVersion, startDevServer } from "./dev-server.mjs";
+import { startDevServer } from "../scripts/dev-server.mjs";
+import { findWorkerUrl, machineCpu, processTreeCpu, sourceVersion } from "./machine.mjs";
 import { Problems, fmtMs, percentile, prng } from "./stats.mjs";
 
 /** @typedef {import("./check.mjs").Session} Session */
@@ -447,7 +448,7 @@ function cpuShares(a, b, ms) {
 
 /** Set on Ctrl-C or SIGTERM: every socket is dropped, wrangler dev stopped, and the run ends with 130. */
 let interrupted = false;
-/** @type {import("./dev-server.mjs").DevServer | null} */
+/** @type {import("../scripts/dev-server.mjs").DevServer | null} */
 let dev = null;
 
 /** @param {"interrupted" | "hard deadline"} why */
@@ -488,7 +489,7 @@ async function main() {
   };
   const version = sourceVersion();
   progress(`load: starting wrangler dev on a copy of ${version} (lobby ${LOBBY}, seed ${SEED}, loadavg ${load0.toFixed(2)} on ${cpus().length} cores)`);
-  const server = await startDevServer(vars, { timeoutMs: TIMEOUT.devServer, logLevel: opt["log-level"] });
+  const server = await startDevServer({ vars, timeoutMs: TIMEOUT.devServer, logLevel: opt["log-level"] });
   dev = server;
   const hard = setTimeout(() => abortAll("hard deadline"), TIMEOUT.ramp + SECONDS * 1000 + TIMEOUT.grace);
   try {

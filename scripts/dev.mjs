@@ -1,4 +1,5 @@
 #!/usr/bin/env node
+// @ts-check
 // `npm start`: wrangler dev on http://localhost:8787, with the calls home that fail offline switched off.
 // Extra arguments pass through: `npm start -- --port 9000 --var REQUEST_TIMEOUT_MS:5000`.
 
@@ -17,6 +18,6 @@ if (import.meta.url === `file://${process.argv[1]}`) {
     stdio: "inherit",
     env: { ...process.env, ...QUIET_ENV },
   });
-  for (const signal of ["SIGINT", "SIGTERM"]) process.on(signal, () => child.kill(signal));
+  for (const signal of /** @type {const} */ (["SIGINT", "SIGTERM"])) process.on(signal, () => child.kill(signal));
   child.on("exit", (code, signal) => process.exit(code ?? (signal ? 1 : 0)));
 }

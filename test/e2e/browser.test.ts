@@ -20,7 +20,7 @@ import {
   submitName,
   theirMessages,
 } from "./browser-support.ts";
-import { type DevServer, startDevServer } from "./dev-server.ts";
+import { type DevServer, startDevServer } from "../../scripts/dev-server.mjs";
 
 /** What the server says for an event: the page must use the same words. */
 const text = (e: ServerEvent) => renderText(e)[0]!;

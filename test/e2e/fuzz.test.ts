@@ -4,7 +4,7 @@
 
 import fc from "fast-check";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type DevServer, startDevServer } from "./dev-server.ts";
+import { type DevServer, startDevServer } from "../../scripts/dev-server.mjs";
 import { chatting, connect, login } from "./support.ts";
 
 const FRAMES = Number(process.env.FUZZ_RUNS) > 0 ? Number(process.env.FUZZ_RUNS) : 1500;
@@ -13,7 +13,7 @@ const LIMIT = 4096;
 let dev: DevServer;
 beforeAll(async () => {
   // The rate limiter would answer most of a fast fuzz with "slow down"; this test is about everything else.
-  dev = await startDevServer({ RATE_PER_SECOND: "100000", RATE_BURST: "100000", LOGINS_PER_MINUTE_PER_IP: "100000" });
+  dev = await startDevServer({ vars: { RATE_PER_SECOND: "100000", RATE_BURST: "100000", LOGINS_PER_MINUTE_PER_IP: "100000" } });
 });
 afterAll(async () => {
   await dev?.stop();

@@ -2,7 +2,7 @@
 // sockets stay connected. Every state must come back from attachments and storage exactly as it was.
 
 import { afterAll, beforeAll, expect, it } from "vitest";
-import { type DevServer, startDevServer } from "./dev-server.ts";
+import { type DevServer, startDevServer } from "../../scripts/dev-server.mjs";
 import { connect, login } from "./support.ts";
 
 let dev: DevServer;

@@ -3,7 +3,7 @@
 import { type ChildProcessWithoutNullStreams, spawn } from "node:child_process";
 import { resolve } from "node:path";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { type DevServer, freePort, startDevServer } from "./dev-server.ts";
+import { type DevServer, freePort, startDevServer } from "../../scripts/dev-server.mjs";
 import { login } from "./support.ts";
 
 const CLIENT = resolve(import.meta.dirname, "../../bin/parley.mjs");

@@ -1,7 +1,7 @@
 // The same Lobby under `wrangler dev`, over real loopback TCP: what a wscat user gets.
 
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type DevServer, startDevServer } from "./dev-server.ts";
+import { type DevServer, startDevServer } from "../../scripts/dev-server.mjs";
 import { chatting, connect, login } from "./support.ts";
 
 let dev: DevServer;
