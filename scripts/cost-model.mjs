@@ -53,7 +53,9 @@ const relay = {
 // --- 10,000 connected, idle users for a month -----------------------------------------------------------------
 const users = 10_000;
 const pings = (users * MONTH_S) / n("ping-seconds");
-const sweeps = MONTH_S / n("sweep-seconds"); // one alarm per sweep while anyone is logged in
+// The sweep alarm runs only while someone is in a chat or a request; counted here as if it ran all month (an upper
+// bound: a truly idle lobby has no alarm).
+const sweeps = MONTH_S / n("sweep-seconds");
 const hibernating = {
   // Heartbeats are answered by setWebSocketAutoResponse without waking the object (bench: 0 webSocketMessage
   // calls for 1,000 pings); the model charges them as incoming messages anyway, as an upper bound.

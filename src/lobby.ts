@@ -18,6 +18,7 @@ import {
   render,
   utf8Length,
 } from "./protocol";
+import { checkName } from "./names";
 import { type Bucket, fullBucket, take } from "./rate-limit";
 import {
   type Input,
@@ -181,6 +182,8 @@ export class Lobby extends DurableObject<Env> {
       if (action.type === "login" && !this.mayTryLogin(conn, now)) {
         return this.reply(conn, "too_many_logins", "Too many login attempts from your address; try again in a minute");
       }
+      if (action.type === "login") this.reapHolderOf(action.name, now);
+      else if (action.type === "connect" && action.to) this.reapHolderOf(action.to, now);
       this.run({ type: "action", sid: conn.att.sid, action }, now);
     } catch (err) {
       console.error("webSocketMessage failed", { sid: conn.att.sid, err });
@@ -209,14 +212,31 @@ export class Lobby extends DurableObject<Env> {
   runTimers(now: number): void {
     this.run({ type: "tick" }, now);
     this.pushPresence(now);
-    for (const conn of [...this.conns.values()]) {
-      const pinged = this.ctx.getWebSocketAutoResponseTimestamp(conn.ws);
-      if (!pinged) continue; // never pinged: this client relies on close events
-      if (now - Math.max(pinged.getTime(), conn.att.heardAt) > this.config.heartbeatTimeoutMs) {
-        this.drop(conn, CloseCode.heartbeatTimeout, "heartbeat timeout", now);
-      }
-    }
+    for (const conn of [...this.conns.values()]) this.reapIfSilent(conn, now);
     this.schedule(now);
+  }
+
+  /**
+   * A socket that pinged once and then went quiet past the timeout is dead even if no close event came
+   * (workerd#1187): close it and depart it. Clients that never ping rely on close events.
+   */
+  private reapIfSilent(conn: Conn, now: number): boolean {
+    const pinged = this.ctx.getWebSocketAutoResponseTimestamp(conn.ws);
+    if (!pinged || now - Math.max(pinged.getTime(), conn.att.heardAt) <= this.config.heartbeatTimeoutMs) return false;
+    this.drop(conn, CloseCode.heartbeatTimeout, "heartbeat timeout", now);
+    return true;
+  }
+
+  /**
+   * The sweep alarm runs only while someone is in a chat or a request, where a dead socket keeps a partner
+   * waiting. A dead socket of an idle user is reaped when someone needs it: when its name is wanted at login, or
+   * it is asked to chat. So an idle lobby has no alarm at all.
+   */
+  private reapHolderOf(name: string, now: number): void {
+    const check = checkName(name);
+    const holder = check.ok ? this.state.users.get(check.key) : undefined;
+    const conn = holder ? this.conns.get(holder.sid) : undefined;
+    if (conn) this.reapIfSilent(conn, now);
   }
 
   // -------------------------------------------------------------------------------------------
@@ -349,7 +369,7 @@ export class Lobby extends DurableObject<Env> {
       this.presence.set(key, { name, status: this.state.users.has(key) ? statusOf(this.state, key) : "offline" });
     }
     if (this.presence.size > 0) this.pushPresence(now);
-    if (dirty.sessions.size > 0 || dirty.requests.size > 0) this.schedule(now);
+    if (dirty.users.size > 0 || dirty.requests.size > 0) this.schedule(now);
     for (const sid of failed) this.run({ type: "gone", sid }, now);
   }
 
@@ -375,13 +395,19 @@ export class Lobby extends DurableObject<Env> {
   }
 
   /**
-   * One alarm serves every timer: the earliest request deadline, the next presence push and, while anyone is
-   * logged in, the heartbeat sweep. Only ever moved earlier here; when it fires it sets the next one, or none when the lobby is empty.
+   * One alarm serves every timer: the earliest request deadline, the next presence push and, while anyone is in a
+   * chat or a request, the heartbeat sweep (see reapHolderOf). Only ever moved earlier here; when it fires it sets the next one, or none when the lobby is empty.
    */
+  private anyoneEngaged(): boolean {
+    if (this.state.requests.size > 0) return true;
+    for (const user of this.state.users.values()) if (user.peer) return true;
+    return false;
+  }
+
   private schedule(now: number): void {
     const candidates = [
       nextDeadline(this.state),
-      this.state.users.size > 0 ? now + Math.max(1000, this.config.heartbeatTimeoutMs / 3) : null,
+      this.anyoneEngaged() ? now + Math.max(1000, this.config.heartbeatTimeoutMs / 3) : null,
       this.presence.size > 0 ? this.presencePushedAt + this.config.presenceIntervalMs : null,
     ].filter((t): t is number => t !== null);
     if (candidates.length === 0) return;

@@ -82,6 +82,16 @@ describe("timers: request expiry and the heartbeat sweep (one alarm)", () => {
     await bob.expect("alice: still here");
   });
 
+  it("sets no alarm for an idle lobby, however many are logged in, and sweeps while a chat is on", async () => {
+    const lobby = freshLobby();
+    const stub = lobbyStub(lobby);
+    const alarm = () => runInDurableObject(stub, (_lobby, state) => state.storage.getAlarm());
+    for (const name of ["alice", "bob", "carol"]) await login(lobby, name);
+    expect(await alarm()).toBeNull();
+    await chatting(lobby, "dave", "erin");
+    expect(await alarm()).not.toBeNull();
+  });
+
   it("clears the alarm once the lobby is empty", async () => {
     const lobby = freshLobby();
     const alice = await login(lobby, "alice");
