@@ -1,6 +1,6 @@
 // The Lobby Durable Object: a switchboard between hibernatable WebSockets, the rules and storage.
-// Per-socket identity lives in the socket's attachment, users and pending requests in SQLite, and both are
-// rebuilt in the constructor, which runs again every time the object wakes from hibernation.
+// Who is logged in on which socket lives in the sockets' attachments; what two users share (chat pairs, pending
+// requests) in SQLite. Both are rebuilt in the constructor, which runs again every time the object wakes.
 
 import { DurableObject } from "cloudflare:workers";
 import { type Config, readConfig } from "./config";
