@@ -29,6 +29,7 @@ import {
   type User,
   inputMode,
   nextDeadline,
+  relay,
   restore,
   statusOf,
   step,
@@ -184,6 +185,10 @@ export class Lobby extends DurableObject<Env> {
       }
       if (action.type === "login") this.reapHolderOf(action.name, now);
       else if (action.type === "connect" && action.to) this.reapHolderOf(action.to, now);
+      if (action.type === "say") {
+        const delivery = relay(this.state, conn.att.sid, action.text);
+        if (delivery) return this.deliver(delivery.sid, delivery.event, now);
+      }
       this.run({ type: "action", sid: conn.att.sid, action }, now);
     } catch (err) {
       console.error("webSocketMessage failed", { sid: conn.att.sid, err });
@@ -311,6 +316,12 @@ export class Lobby extends DurableObject<Env> {
       }
     }
     return true;
+  }
+
+  /** One event to one socket; a send that throws means that socket is gone (case 4). */
+  private deliver(sid: string, event: ServerEvent, now: number): void {
+    const conn = this.conns.get(sid);
+    if (conn && !this.sendTo(conn, event)) this.run({ type: "gone", sid }, now);
   }
 
   private run(input: Input, now: number): void {
