@@ -35,7 +35,8 @@ const USAGE = `usage: npm run bench -- [options]
   --sizes 10,100,1000   pair counts (each size logs in 2×size users per target)
   --messages M          lines each requester sends per run (default: 10000 / size, at least 20)
   --window W            lines in flight per requester (default 8)
-  --reps R              relay runs per target, size and deflate setting; medians are reported (default 3)
+  --reps R              relay runs per target, size and deflate setting; medians are reported (default 5; at most
+                        3 at sizes that need fresh sessions)
   --bytes B             length of a chat line (default 64)
   --dialect text|json   what the Lobby's clients speak (default text; the web client speaks json)
   --concurrency C       logins or pairings in flight (default 64)
@@ -68,7 +69,7 @@ function readOptions() {
       sizes: { type: "string", default: "10,100,1000" },
       messages: { type: "string" },
       window: { type: "string", default: "8" },
-      reps: { type: "string", default: "3" },
+      reps: { type: "string", default: "5" },
       bytes: { type: "string", default: "64" },
       dialect: { type: "string", default: "text" },
       concurrency: { type: "string", default: "64" },
