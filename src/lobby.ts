@@ -144,7 +144,7 @@ export class Lobby extends DurableObject<Env> {
       return this.upgraded(client, dialect);
     }
     const att: Attachment = { sid: crypto.randomUUID(), dialect, key: null, awaitingTarget: false, heardAt: now, ip };
-    server.serializeAttachment(att);
+    // Serialized by apply(): "open" marks the new session changed.
     this.track(server, att, now);
     this.run({ type: "open", sid: att.sid }, now);
     return this.upgraded(client, dialect);

@@ -66,7 +66,20 @@ function scriptOf(ch: string): string | null {
   return MARK.test(ch) ? null : "other"; // a mark of no listed script is inherited from its letter
 }
 
+/**
+ * A login checks its name twice in a row (the Lobby first looks for a silent socket holding it, then the rules
+ * decide): the second check is answered from here. A NameCheck is never modified, so it can be shared.
+ */
+let last: { raw: string; check: NameCheck } | null = null;
+
 export function checkName(raw: string): NameCheck {
+  if (last?.raw === raw) return last.check;
+  const check = checkNameUncached(raw);
+  last = { raw, check };
+  return check;
+}
+
+function checkNameUncached(raw: string): NameCheck {
   const name = raw.normalize("NFKC").trim();
   const chars = [...name];
   const refuse = (detail: string): NameCheck => ({ ok: false, name: printable(name, NAME_MAX_CHARS * 2), detail });
