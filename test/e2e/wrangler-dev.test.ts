@@ -68,6 +68,17 @@ describe("Parley under wrangler dev", () => {
     }
   });
 
+  it("takes a name and a command sent the moment the socket opens, before the prompt arrives", async () => {
+    const url = lobbyUrl();
+    const peer = await connect(url, "eager");
+    peer.send("eager");
+    peer.send("list");
+    await peer.expect("Please enter a username:");
+    await peer.expect("Welcome, eager!");
+    await peer.expect("Commands:");
+    await peer.expect("1 online:");
+  });
+
   it("tells the partner at once when a client's TCP connection drops without a close frame", async () => {
     const url = lobbyUrl();
     const [alice, bob] = await chatting(url, "alice", "bob");
