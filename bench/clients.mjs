@@ -142,8 +142,9 @@ export function lobbyTarget(dialect, via = "lobby") {
       path,
       protocol: JSON_SUBPROTOCOL,
       pairing: "request",
+      // Like the Relay's clients, and like any program, the name goes out as soon as the socket is open: the
+      // Lobby reads a new socket's first frame as its name, prompt or not (PROTOCOL.md).
       async login(c) {
-        await c.until((f) => f.includes('"ask_name"'));
         c.send(JSON.stringify({ type: "login", name: c.name }));
         await c.until((f) => f.includes('"welcome"'));
       },
@@ -156,7 +157,6 @@ export function lobbyTarget(dialect, via = "lobby") {
     path,
     pairing: "request",
     async login(c) {
-      await c.until("Please enter a username:");
       c.send(c.name);
       await c.until(`Welcome, ${c.name}!`);
       await c.until("Commands:");
@@ -304,6 +304,7 @@ async function lobbyPair(a, b, dialect) {
  * @property {number} lost  sent but never delivered
  * @property {number} reordered  delivered with a sequence number other than the previous one + 1
  * @property {number} rxBytesPerMsg  TCP bytes the partners received per delivered message (compression shows here)
+ * @property {Float64Array} latencies  ms, of every delivered message, sorted
  */
 
 /** Chat-like filler, so that permessage-deflate sees text it can compress, as it would in a real chat. */
@@ -345,6 +346,7 @@ export function relayFlow(target, pairs, { messages, window, bytes, stallMs = 10
         lost: expected - delivered,
         reordered,
         rxBytesPerMsg: delivered ? rx / delivered : NaN,
+        latencies: sorted,
       });
     };
     const watchdog = setInterval(() => {

@@ -1,6 +1,17 @@
 // @ts-check
-// Starts the bench worker (bench/wrangler.toml) under `wrangler dev` on free loopback ports, and stops it again.
-// It runs a snapshot (makeSnapshot): src/ and the bench worker copied to a temporary directory first, because
+// Starts the bench worker (bench/worker.ts, bindings in bench/wrangler.toml) on a free loopback port, and stops it.
+//
+// Two ways, for the same workerd (the one wrangler 4.86.0 ships):
+//   - "miniflare" (the default): Miniflare directly, with the worker bundled by esbuild. Clients talk to workerd
+//     itself, as they talk to Cloudflare's edge runtime in production.
+//   - "wrangler": `wrangler dev`, which puts a second workerd in front as a proxy (for its hot reload). Every frame
+//     then crosses two processes; on a 2-core machine that proxy costs about half as much CPU per relayed line as
+//     the runtime itself, competes with it and with the clients for the cores, and holds about six descriptors per
+//     client socket (so 1,000 pairs of both targets do not fit under a 20,000-file limit at once).
+// The timed runs use the first: it is the runtime with the least local proxy in the way. `--runtime wrangler`
+// keeps the second for comparison.
+//
+// Either runs a snapshot (makeSnapshot): src/ and the bench worker copied to a temporary directory first, because
 // wrangler dev rebuilds and restarts on every change to a file it bundled, and people edit src/ while a benchmark
 // runs (a restart mid-run drops every socket and shows up as lost messages).
 
@@ -9,17 +20,30 @@ import { createHash } from "node:crypto";
 import { cpSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
-import { ROOT, startDevServer as start } from "../scripts/dev-server.mjs";
+import { build } from "esbuild";
+import { Log, LogLevel, Miniflare } from "miniflare";
+import { ROOT, freePort, startDevServer as startWrangler } from "../scripts/dev-server.mjs";
 
 export { ROOT };
+
+/** @typedef {"miniflare" | "wrangler"} Runtime */
+export const RUNTIMES = /** @type {const} */ (["miniflare", "wrangler"]);
+
+/**
+ * How many client sockets may be open at once under a 20,000-file limit (this machine's, hard). workerd holds one
+ * descriptor per socket; wrangler dev's proxy about six, and past its limit new sockets are reset.
+ */
+const MAX_OPEN_SOCKETS = { miniflare: 8000, wrangler: 2400 };
 
 /**
  * @typedef {object} DevServer
  * @property {string} http  http://127.0.0.1:PORT
  * @property {string} ws    ws://127.0.0.1:PORT
- * @property {() => string} output  what wrangler printed
- * @property {() => ServerCpu | null} serverCpu  CPU time the two workerd processes used so far, null off Linux
- * @property {number} inspectorPort  wrangler's DevTools proxy for the worker's isolate (GET /json lists it)
+ * @property {Runtime} runtime
+ * @property {number} maxOpenSockets  client sockets that may be open at once (see MAX_OPEN_SOCKETS)
+ * @property {() => string} output  what the runtime printed (the worker's console included)
+ * @property {() => ServerCpu | null} serverCpu  CPU time the workerd processes used so far, null off Linux
+ * @property {number} inspectorPort  DevTools for the worker's isolate (GET /json lists it)
  * @property {string} snapshot  which code runs: git commit, uncommitted changes, and a hash of the src/ copy
  * @property {() => Promise<void>} stop
  */
@@ -68,22 +92,102 @@ export function makeSnapshot(src = join(ROOT, "src")) {
 /**
  * @param {object} opts
  * @param {Snapshot} opts.snapshot  the code to run (see makeSnapshot)
- * @param {Record<string, string>} opts.vars  `--var NAME:VALUE`
- * @param {string[]} [opts.flags]  `--compatibility-flags`
+ * @param {Record<string, string>} opts.vars  the worker's vars (wrangler's `--var NAME:VALUE`)
+ * @param {string[]} [opts.flags]  extra compatibility flags
+ * @param {Runtime} [opts.runtime]
  * @param {number} [opts.timeoutMs]
  * @returns {Promise<DevServer>}
  */
-export async function startDevServer({ snapshot, vars, flags = [], timeoutMs = 90_000 }) {
+export async function startDevServer({ snapshot, vars, flags = [], runtime = "miniflare", timeoutMs = 90_000 }) {
+  if (runtime === "miniflare") return startMiniflare(snapshot, vars, flags);
   // wrangler logs every request it proxies; thousands of upgrades of noise on a 2-core machine is load we do not want.
-  const dev = await start({ dir: snapshot.dir, config: "bench/wrangler.toml", vars, flags, timeoutMs, logLevel: "warn" });
+  const dev = await startWrangler({ dir: snapshot.dir, config: "bench/wrangler.toml", vars, flags, timeoutMs, logLevel: "warn" });
   return {
+    runtime,
+    maxOpenSockets: MAX_OPEN_SOCKETS.wrangler,
     http: dev.url,
     ws: `ws://127.0.0.1:${dev.port}`,
     output: dev.output,
-    serverCpu: () => serverCpu(dev.pid, dev.port),
+    serverCpu: () => serverCpu((fields) => Number(fields[2]) === dev.pid, dev.port),
     inspectorPort: dev.inspectorPort,
     snapshot: snapshot.description,
     stop: dev.stop,
+  };
+}
+
+/**
+ * The bench worker's Durable Object bindings and compatibility date, read from bench/wrangler.toml so that both
+ * runtimes serve the same thing.
+ * @param {string} toml
+ */
+export function benchBindings(toml) {
+  const date = toml.match(/^compatibility_date\s*=\s*"([^"]+)"/m)?.[1];
+  /** @type {Record<string, { className: string, useSQLite: true }>} */
+  const durableObjects = {};
+  for (const block of toml.split(/^\[\[durable_objects\.bindings\]\]$/m).slice(1)) {
+    const name = block.match(/^name\s*=\s*"([^"]+)"/m)?.[1];
+    const className = block.match(/^class_name\s*=\s*"([^"]+)"/m)?.[1];
+    if (name && className) durableObjects[name] = { className, useSQLite: true };
+  }
+  if (!date || Object.keys(durableObjects).length === 0) throw new Error("bench/wrangler.toml: no compatibility_date or no Durable Objects");
+  return { compatibilityDate: date, durableObjects };
+}
+
+/**
+ * @param {Snapshot} snapshot
+ * @param {Record<string, string>} vars
+ * @param {string[]} flags
+ * @returns {Promise<DevServer>}
+ */
+async function startMiniflare(snapshot, vars, flags) {
+  const bundle = await build({
+    entryPoints: [join(snapshot.dir, "bench/worker.ts")],
+    bundle: true,
+    format: "esm",
+    platform: "neutral",
+    target: "es2022",
+    conditions: ["workerd", "worker", "browser"],
+    external: ["cloudflare:*"],
+    write: false,
+    logLevel: "error",
+  });
+  const inspectorPort = await freePort();
+  let output = "";
+  const mf = new Miniflare({
+    modules: true,
+    script: bundle.outputFiles[0]?.text ?? "",
+    ...benchBindings(readFileSync(join(snapshot.dir, "bench/wrangler.toml"), "utf8")),
+    compatibilityFlags: flags,
+    bindings: vars,
+    host: "127.0.0.1",
+    port: await freePort(),
+    inspectorPort,
+    // No fetch of Request.cf from Cloudflare (this machine has no internet); the Lobby does not read it.
+    cf: false,
+    log: new Log(LogLevel.WARN),
+    handleRuntimeStdio(stdout, stderr) {
+      stdout.on("data", (d) => (output += d));
+      stderr.on("data", (d) => (output += d));
+    },
+  });
+  const url = await mf.ready;
+  const http = url.origin;
+  let stopped = false;
+  return {
+    runtime: "miniflare",
+    maxOpenSockets: MAX_OPEN_SOCKETS.miniflare,
+    http,
+    ws: http.replace(/^http/, "ws"),
+    output: () => output,
+    // Miniflare's workerd is a child of this process; there is no proxy in front of it.
+    serverCpu: () => serverCpu((fields) => Number(fields[1]) === process.pid, null),
+    inspectorPort,
+    snapshot: snapshot.description,
+    stop: async () => {
+      if (stopped) return;
+      stopped = true;
+      await mf.dispose();
+    },
   };
 }
 
@@ -95,18 +199,19 @@ const TICKS = 100;
  * @property {number} runtime  ms of CPU used by the workerd that runs the bench worker and its Durable Objects
  * @property {number} runtimePid  that workerd's pid: a new one means wrangler restarted the runtime
  * @property {number} proxy    ms used by wrangler dev's proxy workerd, which every frame passes through locally
- *                             (and which does not exist in production)
+ *                             (and which does not exist in production; 0 under Miniflare)
  */
 
 /**
- * CPU time used so far by the workerd processes in process group `pgid`, from /proc (Linux only): how much work
- * the server did, which noise from other processes on the machine changes far less than it changes wall-clock
- * rates. The proxy is the workerd listening on `port`; the runtime is the other one.
- * @param {number} pgid
- * @param {number} port
+ * CPU time used so far by the workerd processes `mine` picks (by the fields of /proc/PID/stat after the name), from
+ * /proc (Linux only): how much work the server did, which noise from other processes on the machine changes far
+ * less than it changes wall-clock rates. The proxy is the workerd listening on `proxyPort` (wrangler dev's); the
+ * runtime is the other one.
+ * @param {(fields: string[]) => boolean} mine
+ * @param {number | null} proxyPort
  * @returns {ServerCpu | null}
  */
-export function serverCpu(pgid, port) {
+export function serverCpu(mine, proxyPort) {
   let entries;
   try {
     entries = readdirSync("/proc");
@@ -125,10 +230,10 @@ export function serverCpu(pgid, port) {
       const close = stat.lastIndexOf(")");
       if (stat.slice(stat.indexOf("(") + 1, close) !== "workerd") continue;
       const fields = stat.slice(close + 2).split(" ");
-      if (Number(fields[2]) !== pgid) continue;
+      if (!mine(fields)) continue;
       cmdline = readFileSync(`/proc/${entry}/cmdline`, "utf8");
       const ms = ((Number(fields[11]) + Number(fields[12])) * 1000) / TICKS;
-      if (cmdline.includes(`entry=127.0.0.1:${port}`)) cpu.proxy += ms;
+      if (proxyPort !== null && cmdline.includes(`entry=127.0.0.1:${proxyPort}`)) cpu.proxy += ms;
       else {
         cpu.runtime += ms;
         cpu.runtimePid = Number(entry);

@@ -7,19 +7,13 @@ import { closeAll, loginAll, pairAll, relayFlow } from "./clients.mjs";
 import { fmt, median } from "./format.mjs";
 
 /**
- * Under wrangler dev the proxy workerd holds about six descriptors per client socket, and its limit here is
- * 20000: more open sockets than this and new ones are reset. Above it, each run gets a session of its own.
- */
-const MAX_OPEN_SOCKETS = 2400;
-
-/**
  * @typedef {object} Settings
  * @property {"text" | "json"} dialect
  * @property {number} window
  * @property {number} bytes
  * @property {number} reps
  * @property {number} concurrency
- * @property {(size: number) => number} messages  per requester per relay run
+ * @property {(size: number, deflate: boolean) => number} messages  per requester per relay run
  */
 
 /**
@@ -30,12 +24,13 @@ const MAX_OPEN_SOCKETS = 2400;
  * @property {string} negotiated  what the server agreed to ("" for nothing)
  * @property {boolean} together  both targets' sockets were open at once (else a fresh session per run)
  * @property {number} logins  per second
+ * @property {number} runtimeUsPerLogin  CPU µs of the runtime per login, the WebSocket upgrade included
  * @property {number} pairings  per second
  * @property {number} rxBytesPerUser  TCP bytes a client read from its upgrade until paired (median)
  * @property {number} rate  relayed messages per second (median of the runs)
  * @property {number[]} rates  every run's
- * @property {number} p50  ms (median of the runs)
- * @property {number} p99  ms (median of the runs)
+ * @property {number} p50  ms, over every message of every run
+ * @property {number} p99  ms, over every message of every run (see `pooled`)
  * @property {number} lost  over all runs
  * @property {number} reordered  over all runs
  * @property {number} rxBytesPerMsg  TCP bytes the receiving clients read per relayed message
@@ -48,10 +43,12 @@ const MAX_OPEN_SOCKETS = 2400;
 /**
  * @typedef {object} Session
  * @property {import("./clients.mjs").Target} target
+ * @property {boolean} deflate  the clients offered permessage-deflate
+ * @property {string} room  the lobby's (or room's) name
+ * @property {number} batches  login batches so far (see loginBatch)
  * @property {import("./clients.mjs").Client[]} clients
  * @property {import("./clients.mjs").Pair[]} pairs
  * @property {string} negotiated
- * @property {number} logins  per second
  * @property {number} pairings  per second
  * @property {number} rxBytesPerUser  TCP bytes each client read while all logged in and paired (JSON presence shows here)
  */
@@ -60,7 +57,35 @@ const MAX_OPEN_SOCKETS = 2400;
 const PRESENCE_SETTLE_MS = 700;
 
 /**
- * Logs in 2×size users in a fresh lobby (or room) and pairs them; only the logins and the pairing are timed.
+ * How many users log in per timed batch: the same at every size, into a lobby (or room) already holding the
+ * size's users, so that logins/s shows how a login's cost grows with the number of users present.
+ */
+export const LOGIN_BATCH = 200;
+
+/**
+ * Logs in `n` users in `room`, which exists already; only the logins are timed.
+ * @param {import("./dev-server.mjs").DevServer} dev
+ * @param {Settings} s
+ * @param {import("./clients.mjs").Target} target
+ * @param {string} room
+ * @param {number} n
+ * @param {boolean} deflate
+ * @param {string} prefix  of the users' names, unique in the room
+ */
+export async function timedLogins(dev, s, target, room, n, deflate, prefix) {
+  const cpuBefore = dev.serverCpu();
+  const login = await loginAll(target, { base: dev.ws, room, n, deflate, concurrency: s.concurrency, prefix });
+  const cpuAfter = dev.serverCpu();
+  return {
+    clients: login.clients,
+    negotiated: login.negotiated,
+    logins: n / login.secs,
+    runtimeUsPerLogin: cpuBefore && cpuAfter ? ((cpuAfter.runtime - cpuBefore.runtime) * 1000) / n : NaN,
+  };
+}
+
+/**
+ * Logs in 2×size users in a fresh lobby (or room) and pairs them; only the pairing is timed.
  * @param {import("./dev-server.mjs").DevServer} dev
  * @param {Settings} s
  * @param {import("./clients.mjs").Target} target
@@ -70,11 +95,11 @@ const PRESENCE_SETTLE_MS = 700;
  */
 export async function openSession(dev, s, target, size, deflate) {
   const room = `${target.label.replace(/\W+/g, "").toLowerCase()}-${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 8)}`;
-  // One untimed login and departure first: the object is constructed (and the Lobby's tables created) before the
-  // clock starts, as in production, where the one lobby lives long and logins do not pay for its creation.
+  // One login and departure first: the object is constructed (and the Lobby's tables created) before anything is
+  // timed, as in production, where the one lobby lives long and logins do not pay for its creation.
   const warm = await loginAll(target, { base: dev.ws, room, n: 1, deflate, concurrency: 1, prefix: "warmup" });
   await closeAll(warm.clients);
-  const login = await loginAll(target, { base: dev.ws, room, n: 2 * size, deflate, concurrency: s.concurrency });
+  const login = await timedLogins(dev, s, target, room, 2 * size, deflate, "u");
   try {
     const pairing = await pairAll(target, login.clients, { dialect: s.dialect, concurrency: s.concurrency });
     // Presence pushes still due after the pairing would land in the first relay run: wait them out.
@@ -82,10 +107,12 @@ export async function openSession(dev, s, target, size, deflate) {
     const rx = login.clients.reduce((sum, c) => sum + (c.socket?.bytesRead ?? 0), 0);
     return {
       target,
+      deflate,
+      room,
+      batches: 0,
       clients: login.clients,
       pairs: pairing.pairs,
       negotiated: login.negotiated,
-      logins: (2 * size) / login.secs,
       pairings: size / pairing.secs,
       rxBytesPerUser: rx / login.clients.length,
     };
@@ -93,6 +120,18 @@ export async function openSession(dev, s, target, size, deflate) {
     await closeAll(login.clients);
     throw err;
   }
+}
+
+/**
+ * Logs LOGIN_BATCH more users into a session's lobby (timed), and closes them again.
+ * @param {import("./dev-server.mjs").DevServer} dev
+ * @param {Settings} s
+ * @param {Session} session
+ */
+export async function loginBatch(dev, s, session) {
+  const batch = await timedLogins(dev, s, session.target, session.room, LOGIN_BATCH, session.deflate, `b${session.batches++}-`);
+  await closeAll(batch.clients);
+  return batch;
 }
 
 /**
@@ -109,7 +148,7 @@ export async function relayRun(dev, s, session) {
   const serverBefore = dev.serverCpu();
   const clientBefore = process.cpuUsage();
   const flow = await relayFlow(session.target, session.pairs, {
-    messages: s.messages(session.pairs.length),
+    messages: s.messages(session.pairs.length, session.deflate),
     window: s.window,
     bytes: s.bytes,
   });
@@ -134,9 +173,10 @@ export async function relayRun(dev, s, session) {
 
 /**
  * Both targets at one size and deflate setting, `reps` relay runs each in the order A, B, B, A… When both
- * targets' sockets fit at once, each logs in and pairs once and the runs interleave over the open sessions;
- * otherwise every run gets a fresh session (login, pairing, relay, close) in the same alternating order, and
- * logins/s and pairings/s are medians too.
+ * targets' sockets fit at once, each logs in and pairs once, relays one untimed warm-up run (so that the first
+ * timed run does not pay for the JIT), and the runs interleave over the open sessions, each followed by a login
+ * of 2×size more users in a fresh lobby (timed, then closed); otherwise every run gets a fresh session (login,
+ * pairing, relay, close) in the same alternating order. Either way logins/s is a median of several batches.
  * @param {import("./dev-server.mjs").DevServer} dev
  * @param {Settings} s
  * @param {import("./clients.mjs").Target[]} targets  in the order of the first run
@@ -146,28 +186,45 @@ export async function relayRun(dev, s, session) {
  * @returns {Promise<Row[]>}
  */
 export async function measure(dev, s, targets, size, deflate, log) {
-  /** @typedef {{ session: Session | null, runs: Run[], logins: number[], pairings: number[], rx: number[], negotiated: string }} Results */
+  /**
+   * @typedef {{ session: Session | null, runs: Run[], logins: number[], loginCpu: number[], pairings: number[], rx: number[], negotiated: string }} Results
+   */
   /** @type {Map<import("./clients.mjs").Target, Results>} */
-  const results = new Map(targets.map((t) => [t, { session: null, runs: [], logins: [], pairings: [], rx: [], negotiated: "" }]));
+  const results = new Map(
+    targets.map((t) => [t, { session: null, runs: [], logins: [], loginCpu: [], pairings: [], rx: [], negotiated: "" }]),
+  );
   const of = (/** @type {import("./clients.mjs").Target} */ t) => /** @type {Results} */ (results.get(t));
-  const together = targets.length * 2 * size <= MAX_OPEN_SOCKETS;
+  // Where both targets' sockets do not fit at once, each run gets a session of its own.
+  const together = targets.length * 2 * size <= dev.maxOpenSockets;
   const label = `${size} pairs ${deflate ? "deflate" : "plain  "}`;
 
   /** @param {import("./clients.mjs").Target} target */
   const open = async (target) => {
     const r = of(target);
     r.session = await openSession(dev, s, target, size, deflate);
-    r.logins.push(r.session.logins);
     r.pairings.push(r.session.pairings);
     r.rx.push(r.session.rxBytesPerUser);
     r.negotiated = r.session.negotiated;
-    log(`  ${target.label.padEnd(16)} ${label}: ${fmt(r.session.logins)} logins/s, ${fmt(r.session.pairings)} pairings/s`);
+    log(`  ${target.label.padEnd(16)} ${label}: ${fmt(r.session.pairings)} pairings/s`);
   };
   /** @param {import("./clients.mjs").Target} target */
   const close = async (target) => {
     const r = of(target);
     if (r.session) await closeAll(r.session.clients);
     r.session = null;
+  };
+  /** @param {import("./clients.mjs").Target} target */
+  const logins = async (target) => {
+    const r = of(target);
+    const batch = await loginBatch(dev, s, /** @type {Session} */ (r.session));
+    r.logins.push(batch.logins);
+    r.loginCpu.push(batch.runtimeUsPerLogin);
+    log(`  ${target.label.padEnd(16)} ${label}: ${fmt(batch.logins)} logins/s (runtime ${batch.runtimeUsPerLogin.toFixed(0)} µs/login)`);
+  };
+  /** @param {import("./clients.mjs").Target} target */
+  const warmUp = async (target) => {
+    const session = /** @type {Session} */ (of(target).session);
+    await relayFlow(target, session.pairs, { messages: Math.max(5, Math.ceil(s.messages(size, deflate) / 4)), window: s.window, bytes: s.bytes });
   };
   /** @param {import("./clients.mjs").Target} target @param {number} rep */
   const run = async (target, rep) => {
@@ -182,7 +239,10 @@ export async function measure(dev, s, targets, size, deflate, log) {
   };
 
   try {
-    if (together) for (const target of targets) await open(target);
+    if (together) {
+      for (const target of targets) await open(target);
+      for (const target of targets) await warmUp(target);
+    }
     // Short runs on open sessions are cheap and noisy: they get all the repetitions. Fresh sessions (the largest
     // sizes) cost a login and pairing of thousands of sockets each, so they stop at three.
     const reps = together ? s.reps : Math.min(s.reps, 3);
@@ -190,6 +250,7 @@ export async function measure(dev, s, targets, size, deflate, log) {
       for (const target of rep % 2 ? [...targets].reverse() : targets) {
         if (!together) await open(target);
         await run(target, rep);
+        await logins(target);
         if (!together) await close(target);
       }
     }
@@ -206,19 +267,39 @@ export async function measure(dev, s, targets, size, deflate, log) {
       negotiated: r.negotiated,
       together,
       logins: median(r.logins),
+      runtimeUsPerLogin: median(r.loginCpu),
       pairings: median(r.pairings),
       rxBytesPerUser: median(r.rx),
       rate: median(r.runs.map((x) => x.rate)),
       rates: r.runs.map((x) => Math.round(x.rate)),
-      p50: median(r.runs.map((x) => x.p50)),
-      p99: median(r.runs.map((x) => x.p99)),
+      p50: pooled(r.runs, 0.5),
+      p99: pooled(r.runs, 0.99),
       lost: r.runs.reduce((sum, x) => sum + x.lost, 0),
       reordered: r.runs.reduce((sum, x) => sum + x.reordered, 0),
       rxBytesPerMsg: median(r.runs.map((x) => x.rxBytesPerMsg)),
       runtimeUsPerMsg: median(r.runs.map((x) => x.runtimeUsPerMsg)),
       proxyUsPerMsg: median(r.runs.map((x) => x.proxyUsPerMsg)),
       clientUsPerMsg: median(r.runs.map((x) => x.clientUsPerMsg)),
-      messages: s.messages(size),
+      messages: s.messages(size, deflate),
     };
   });
+}
+
+/**
+ * The q-quantile of the latencies of every message over all the runs. Not the median of each run's p99: a run
+ * lasts about a second here, and whether its p99 is 2 ms or 15 ms depends on whether one scheduler hiccup of the
+ * shared 2-core machine fell into it, so per-run p99s come out as two clusters and their median flips between
+ * them. Over all the runs' messages a p99 is the latency 1% of the messages exceeded, however the hiccups fell.
+ * @param {{ latencies: Float64Array }[]} runs
+ * @param {number} q
+ */
+export function pooled(runs, q) {
+  const all = new Float64Array(runs.reduce((n, r) => n + r.latencies.length, 0));
+  let at = 0;
+  for (const r of runs) {
+    all.set(r.latencies, at);
+    at += r.latencies.length;
+  }
+  all.sort();
+  return all.length ? /** @type {number} */ (all[Math.min(all.length - 1, Math.floor(q * all.length))]) : NaN;
 }

@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // @ts-check
-// `npm run bench`: the real Lobby against a zero-logic Relay (bench/relay.ts), side by side in one `wrangler dev`
-// (bench/wrangler.toml), for logins, pairings and relayed chat lines, without and with permessage-deflate; then
+// `npm run bench`: the real Lobby against a zero-logic Relay (bench/relay.ts), side by side in one workerd
+// (Miniflare directly, or `wrangler dev`: see bench/dev-server.mjs), for logins, pairings and relayed chat lines, without and with permessage-deflate; then
 // probes (heartbeats, storage writes per operation, Sec-WebSocket-Extensions) and a profile of the hot path.
 // The last line holds the Lobby/Relay ratios against the targets; the exit code is 1 when one is missed.
 //
@@ -13,7 +13,7 @@
 import { performance } from "node:perf_hooks";
 import { parseArgs } from "node:util";
 import { lobbyTarget, relayTarget } from "./clients.mjs";
-import { makeSnapshot, startDevServer } from "./dev-server.mjs";
+import { RUNTIMES, makeSnapshot, startDevServer } from "./dev-server.mjs";
 import { fmt, table, times } from "./format.mjs";
 import { runIsolateProfile } from "./inspector.mjs";
 import { measure } from "./measure.mjs";
@@ -33,7 +33,8 @@ const VARS = {
 
 const USAGE = `usage: npm run bench -- [options]
   --sizes 10,100,1000   pair counts (each size logs in 2×size users per target)
-  --messages M          lines each requester sends per run (default: 10000 / size, at least 20)
+  --messages M          lines each requester sends per run (default: 40,000 lines per run in all, 10,000 with
+                        deflate, which relays about a quarter as fast; at least 20 per requester)
   --window W            lines in flight per requester (default 8)
   --reps R              relay runs per target, size and deflate setting; medians are reported (default 5; at most
                         3 at sizes that need fresh sessions)
@@ -41,7 +42,9 @@ const USAGE = `usage: npm run bench -- [options]
   --dialect text|json   what the Lobby's clients speak (default text; the web client speaks json)
   --concurrency C       logins or pairings in flight (default 64)
   --src DIR             run another copy of src/ (to A/B a change) instead of the repository's
-  --flags F,G           extra --compatibility-flags for wrangler dev (e.g. no_web_socket_compression)
+  --runtime R           miniflare (default: clients talk to workerd directly) or wrangler (wrangler dev, with its
+                        proxy workerd in front of the runtime)
+  --flags F,G           extra compatibility flags (e.g. no_web_socket_compression)
   --no-probes           skip the heartbeat, storage, Sec-WebSocket-Extensions and no-write probes
   --no-profile          skip the profiles (isolate through the inspector; Node micro-benchmarks)
   --json                print one JSON document instead of the tables`;
@@ -57,6 +60,7 @@ const USAGE = `usage: npm run bench -- [options]
  * @property {number} concurrency
  * @property {string | undefined} src
  * @property {string[]} flags
+ * @property {import("./dev-server.mjs").Runtime} runtime
  * @property {boolean} probes
  * @property {boolean} profile
  * @property {boolean} json
@@ -75,6 +79,7 @@ function readOptions() {
       concurrency: { type: "string", default: "64" },
       src: { type: "string" },
       flags: { type: "string", default: "" },
+      runtime: { type: "string", default: "miniflare" },
       "no-probes": { type: "boolean", default: false },
       "no-profile": { type: "boolean", default: false },
       json: { type: "boolean", default: false },
@@ -93,6 +98,8 @@ function readOptions() {
   };
   const dialect = values.dialect;
   if (dialect !== "text" && dialect !== "json") throw new Error(`--dialect is text or json\n${USAGE}`);
+  const runtime = RUNTIMES.find((r) => r === values.runtime);
+  if (!runtime) throw new Error(`--runtime is ${RUNTIMES.join(" or ")}\n${USAGE}`);
   return {
     sizes: String(values.sizes).split(",").map((s) => count("sizes", s.trim())),
     messages: values.messages === undefined ? null : count("messages", values.messages),
@@ -103,6 +110,7 @@ function readOptions() {
     concurrency: count("concurrency", values.concurrency),
     src: values.src,
     flags: String(values.flags).split(",").filter(Boolean),
+    runtime,
     probes: !values["no-probes"],
     profile: !values["no-profile"],
     json: Boolean(values.json),
@@ -164,16 +172,19 @@ function ratioLine({ summary: s, missed }) {
 
 /** @param {import("./measure.mjs").Row[]} rows */
 export function rowsTable(rows) {
+  // wrangler dev's proxy workerd has a column of its own; under Miniflare there is none.
+  const proxy = rows.some((r) => r.proxyUsPerMsg > 0);
   return table(
     [
-      "target", "pairs", "deflate", "logins/s", "pairings/s", "rx B/user", "msgs/s", "p50 ms", "p99 ms", "lost", "reordered",
-      "rx B/msg", "runtime µs/msg", "proxy µs/msg", "client µs/msg", "msgs/s per run",
+      "target", "pairs", "deflate", "logins/s", "runtime µs/login", "pairings/s", "rx B/user", "msgs/s", "p50 ms", "p99 ms",
+      "lost", "reordered", "rx B/msg", "runtime µs/msg", ...(proxy ? ["proxy µs/msg"] : []), "client µs/msg", "msgs/s per run",
     ],
     rows.map((r) => [
       r.target,
       r.size,
       r.deflate ? (r.negotiated ? "negotiated" : "refused") : "no",
       fmt(r.logins),
+      r.runtimeUsPerLogin.toFixed(0),
       fmt(r.pairings),
       fmt(r.rxBytesPerUser),
       fmt(r.rate),
@@ -183,7 +194,7 @@ export function rowsTable(rows) {
       r.reordered,
       r.rxBytesPerMsg.toFixed(1),
       r.runtimeUsPerMsg.toFixed(1),
-      r.proxyUsPerMsg.toFixed(1),
+      ...(proxy ? [r.proxyUsPerMsg.toFixed(1)] : []),
       r.clientUsPerMsg.toFixed(1),
       r.rates.join(" ") + (r.together ? "" : " (fresh sessions)"),
     ]),
@@ -202,7 +213,8 @@ async function main() {
     bytes: o.bytes,
     reps: o.reps,
     concurrency: o.concurrency,
-    messages: (size) => o.messages ?? Math.max(20, Math.round(10_000 / size)),
+    // Runs of about a second: a shorter run's p99 is decided by whether one scheduler hiccup fell into it.
+    messages: (size, deflate) => o.messages ?? Math.max(20, Math.round((deflate ? 10_000 : 40_000) / size)),
   };
   const snapshot = makeSnapshot(o.src);
   /** @type {import("./dev-server.mjs").DevServer | null} */
@@ -224,8 +236,8 @@ async function main() {
   /** @type {Awaited<ReturnType<typeof runProfile>> | null} */
   let profile = null;
   try {
-    log(`starting wrangler dev on a snapshot of ${snapshot.description} …`);
-    dev = await startDevServer({ snapshot, vars: VARS, flags: o.flags });
+    log(`starting ${o.runtime === "miniflare" ? "Miniflare (workerd directly)" : "wrangler dev"} on a snapshot of ${snapshot.description} …`);
+    dev = await startDevServer({ snapshot, vars: VARS, flags: o.flags, runtime: o.runtime });
     log(`ready at ${dev.http} in ${((performance.now() - began) / 1000).toFixed(1)} s`);
     let round = 0;
     for (const size of o.sizes) {
@@ -241,7 +253,7 @@ async function main() {
     await dev.stop();
     if (o.profile) {
       // A fresh wrangler dev on the same snapshot: see bench/inspector.mjs for why.
-      dev = await startDevServer({ snapshot, vars: VARS, flags: o.flags });
+      dev = await startDevServer({ snapshot, vars: VARS, flags: o.flags, runtime: o.runtime });
       isolate = await runIsolateProfile(dev, settings, Math.min(100, Math.max(...o.sizes)), log);
       await dev.stop();
       profile = await runProfile({ code: snapshot.dir, log });
@@ -262,9 +274,10 @@ async function main() {
     );
   } else {
     console.log(
-      `\nParley bench (${elapsed.toFixed(0)} s): ${snapshot.description}\n` +
+      `\nParley bench (${elapsed.toFixed(0)} s): ${snapshot.description}, under ${o.runtime === "miniflare" ? "Miniflare (workerd directly)" : "wrangler dev"}\n` +
         `Lobby vs zero-logic Relay, ${o.dialect} dialect, window ${o.window}, ${o.bytes}-byte lines, ` +
-        `${settings.messages(o.sizes[0] ?? 1)} lines per requester at ${o.sizes[0]} pairs, medians of ${o.reps} runs\n`,
+        `${settings.messages(o.sizes[0] ?? 1, false)} lines per requester at ${o.sizes[0]} pairs (${settings.messages(o.sizes[0] ?? 1, true)} ` +
+        `with deflate), medians of ${o.reps} runs\n`,
     );
     console.log(rowsTable(rows));
     console.log("\nLobby/Relay at each size:");
