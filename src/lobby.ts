@@ -13,6 +13,8 @@ import {
   JSON_SUBPROTOCOL,
   PING,
   PONG,
+  chatLine,
+  messageLine,
   parseJson,
   parseText,
   render,
@@ -27,6 +29,7 @@ import {
   type State,
   type StepResult,
   type User,
+  chatRoute,
   inputMode,
   nextDeadline,
   relay,
@@ -59,6 +62,9 @@ interface Conn {
   att: Attachment;
   /** In memory only: a hibernation resets it, and by then the bucket would have refilled anyway. */
   bucket: Bucket;
+  /** Where this socket's chat lines go (the rules' chatRoute), as of step `routeAt` (see Lobby.steps). */
+  route?: { to: Conn; from: string } | null;
+  routeAt?: number;
 }
 
 export class Lobby extends DurableObject<Env> {
@@ -66,6 +72,8 @@ export class Lobby extends DurableObject<Env> {
   private readonly conns = new Map<string, Conn>();
   private readonly byWs = new WeakMap<WebSocket, Conn>();
   private state!: State;
+  /** Steps that changed something so far: a socket's cached chat route is good while this has not moved. */
+  private steps = 0;
   /** The alarm we last set; null when none is known to be set. */
   private alarmAt: number | null = null;
   /** Status changes not yet pushed to JSON clients, by user key; the latest change wins. */
@@ -177,6 +185,18 @@ export class Lobby extends DurableObject<Env> {
       const max = this.config.maxMessageBytes;
       if (message.length > max || (message.length * 3 > max && utf8Length(message) > max)) {
         return this.reply(conn, "too_big", `Message too long (limit ${max} bytes); it was not delivered`);
+      }
+      if (conn.att.dialect === "text") {
+        // Every relayed line between two plain-dialect users, without a step: the same route, reading and wording
+        // as the general path below (chatRoute, chatLine, messageLine), minus its lookups and allocations.
+        // Anything else (exit, a /command, a blank line, a line to clean or split, a JSON partner) takes the
+        // general path.
+        const route = this.routeOf(conn);
+        if (route?.to.att.dialect === "text") {
+          const line = chatLine(message);
+          const frame = line === null ? null : messageLine(route.from, line);
+          if (frame !== null) return this.sendFrame(route.to, frame, now);
+        }
       }
       const action =
         conn.att.dialect === "json" ? parseJson(message) : parseText(message, inputMode(this.state, conn.att.sid, now));
@@ -318,6 +338,24 @@ export class Lobby extends DurableObject<Env> {
     return true;
   }
 
+  private routeOf(conn: Conn): { to: Conn; from: string } | null {
+    if (conn.routeAt === this.steps) return conn.route ?? null;
+    const route = chatRoute(this.state, conn.att.sid);
+    const to = route ? this.conns.get(route.to) : undefined;
+    conn.route = route && to ? { to, from: route.from } : null;
+    conn.routeAt = this.steps;
+    return conn.route;
+  }
+
+  /** One frame to one socket; a send that throws means that socket is gone (case 4). */
+  private sendFrame(conn: Conn, frame: string, now: number): void {
+    try {
+      conn.ws.send(frame);
+    } catch {
+      this.run({ type: "gone", sid: conn.att.sid }, now);
+    }
+  }
+
   /** One event to one socket; a send that throws means that socket is gone (case 4). */
   private deliver(sid: string, event: ServerEvent, now: number): void {
     const conn = this.conns.get(sid);
@@ -330,6 +368,7 @@ export class Lobby extends DurableObject<Env> {
 
   /** Deliver the effects, then write what changed. A send that throws means that socket is gone (case 4). */
   private apply({ effects, dirty, touched }: StepResult, now: number): void {
+    if (dirty.users.size > 0 || dirty.sessions.size > 0 || dirty.requests.size > 0) this.steps++;
     const failed: string[] = [];
     for (const effect of effects) {
       const conn = this.conns.get(effect.sid);

@@ -112,7 +112,7 @@ export type InputMode = "name" | "target" | "answer" | "chat" | "ended" | "comma
 
 // The plain-dialect parser is plain JavaScript (typed through JSDoc) so the Node terminal client can import the
 // very same rules at run time.
-export { CHAT_END_GRACE_MS, parseText } from "./text-commands.js";
+export { CHAT_END_GRACE_MS, chatLine, parseText } from "./text-commands.js";
 
 /** One frame of the JSON dialect: an object with a `type` and that action's fields. */
 export function parseJson(frame: string): Action {
@@ -157,7 +157,7 @@ export function parseJson(frame: string): Action {
 
 // The plain dialect's rendering is plain JavaScript (typed through JSDoc) so the Node terminal client shows
 // events in the very same words.
-export { COMMAND_SUMMARY, HELP_LINES, cleanForTerminal, renderText } from "./text-render.js";
+export { COMMAND_SUMMARY, HELP_LINES, cleanForTerminal, messageLine, renderText } from "./text-render.js";
 import { renderText } from "./text-render.js";
 
 export function render(event: ServerEvent, dialect: Dialect): string[] {

@@ -126,11 +126,20 @@ export function inputMode(state: State, sid: string, now?: number): InputMode {
  * this directly for every relayed line, the one path hot enough to skip the rest of a step.
  */
 export function relay(state: State, sid: string, text: string): { sid: string; event: ServerEvent } | null {
+  const route = chatRoute(state, sid);
+  if (!route || text.trim() === "") return null;
+  return { sid: route.to, event: { type: "message", from: route.from, text } };
+}
+
+/**
+ * Where this socket's chat lines go, and under which name: null outside a chat. It changes only when a step
+ * changes something, so the Lobby keeps it per socket between steps.
+ */
+export function chatRoute(state: State, sid: string): { to: string; from: string } | null {
   const key = state.sessions.get(sid)?.key;
   const me = key ? state.users.get(key) : undefined;
   const partner = me?.peer ? state.users.get(me.peer) : undefined;
-  if (!me || !partner || text.trim() === "") return null;
-  return { sid: partner.sid, event: { type: "message", from: me.name, text } };
+  return me && partner ? { to: partner.sid, from: me.name } : null;
 }
 
 /** The earliest request deadline, or null when nothing is pending. */

@@ -28,11 +28,13 @@ const COMMAND_WORDS = new Set(["connect", "c", "y", "yes", "n", "no", "list", "w
 export function parseText(frame, mode) {
   if (mode === "chat") {
     // Inside a chat everything is a message except `exit` and /commands, so people can type "help me" to each
-    // other. This is every relayed line, so it avoids copying the line more than it must.
-    const line = frame.endsWith("\n") ? frame.replace(/\r?\n$/, "") : frame;
-    const trimmed = line.trim();
+    // other.
+    const said = chatLine(frame);
+    if (said !== null) return { type: "say", text: said };
+    const trimmed = frame.trim();
     if (trimmed.startsWith("/")) return parseCommand(trimmed.slice(1));
-    return trimmed.length === 4 && trimmed.toLowerCase() === "exit" ? { type: "exit" } : { type: "say", text: line };
+    if (trimmed.length === 4 && trimmed.toLowerCase() === "exit") return { type: "exit" };
+    return { type: "say", text: frame.replace(/\r?\n$/, "") }; // blank: the rules answer it
   }
   const line = frame.replace(/\r?\n$/, "");
   const word = line.trim().toLowerCase();
@@ -58,6 +60,20 @@ export function parseText(frame, mode) {
     case "command":
       return parseCommand(line);
   }
+}
+
+/**
+ * A frame typed in a chat, as the line for the partner; null when it is `exit`, a /command or blank. This is every
+ * relayed line, so it copies the line only to drop a trailing line break.
+ * @param {string} frame
+ * @returns {string | null}
+ */
+export function chatLine(frame) {
+  const line = frame.endsWith("\n") ? frame.replace(/\r?\n$/, "") : frame;
+  // Most lines neither start nor end with white space, and then trim() returns the line itself.
+  const trimmed = line.trim();
+  if (trimmed === "" || trimmed.startsWith("/")) return null;
+  return trimmed.length === 4 && trimmed.toLowerCase() === "exit" ? null : line;
 }
 
 /**

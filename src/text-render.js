@@ -31,6 +31,17 @@ const NEEDS_CLEANING = /[\u0000-\u0008\u000a-\u001f\u007f-\u009f\u202a-\u202e\u2
  */
 export const cleanForTerminal = (s) => s.replace(UNSAFE_IN_TERMINAL, "\uFFFD");
 
+/**
+ * A chat message as its one frame, "alice: text"; null when the text holds a line break or a control character
+ * and renderText must split or clean it. Most lines need neither: this is every relayed line.
+ * @param {string} from
+ * @param {string} text
+ * @returns {string | null}
+ */
+export function messageLine(from, text) {
+  return NEEDS_CLEANING.test(text) ? null : `${from}: ${text}`;
+}
+
 /** @param {number} ms */
 const seconds = (ms) => Math.max(1, Math.round(ms / 1000));
 
@@ -85,12 +96,13 @@ export function renderText(e) {
       return [e.to ? `You withdrew your request to ${e.to}` : "Cancelled"];
     case "connected":
       return [`You are now connected with ${e.with}`];
-    case "message":
+    case "message": {
       // A line break, carriage return or terminal escape inside a message must not let the sender forge a
       // server line: each line gets the sender's name and other control characters are shown as U+FFFD.
-      // Most lines have none of that: they skip the split and the replace (this is every relayed line).
-      if (!NEEDS_CLEANING.test(e.text)) return [`${e.from}: ${e.text}`];
-      return e.text.split(/\r\n|[\r\n]/).map((line) => `${e.from}: ${cleanForTerminal(line)}`);
+      const line = messageLine(e.from, e.text);
+      if (line !== null) return [line];
+      return e.text.split(/\r\n|[\r\n]/).map((part) => `${e.from}: ${cleanForTerminal(part)}`);
+    }
     case "partner_left":
       return [e.reason === "exit" ? `${e.name} has left the chat` : `${e.name} has left the chat (disconnected)`];
     case "you_left":

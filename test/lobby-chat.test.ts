@@ -52,6 +52,34 @@ describe("chatting (seed case 32 and case 5)", () => {
     await bob.expect("alice is trying to connect with you (y/n)");
   });
 
+  it("sends a user's lines to each new partner in turn, and to no one between chats", async () => {
+    // The Lobby keeps each socket's route between steps: every pairing and parting must move it.
+    const lobby = freshLobby();
+    const [alice, bob] = await chatting(lobby, "alice", "bob");
+    alice.send("to bob");
+    await bob.expect("alice: to bob");
+    bob.send("exit");
+    await alice.expect(/^bob has left the chat$/);
+    await bob.expect("You left the chat with alice");
+    alice.send("/list");
+    await alice.until("alice (you) - available");
+    alice.send("/help");
+    await alice.until("connect <name>");
+    const carol = await login(lobby, "carol");
+    alice.send("/connect carol");
+    await carol.expect("alice is trying to connect with you (y/n)");
+    carol.send("y");
+    await carol.expect("You are now connected with alice");
+    await alice.until("You are now connected with carol");
+    alice.send("to carol");
+    await carol.expect("alice: to carol");
+    carol.send("/quit");
+    await alice.expect("carol has left the chat (disconnected)");
+    alice.send("after carol");
+    await alice.expect("Your chat has just ended, so that line was not sent");
+    expect(bob.unread()).toEqual([]);
+  });
+
   it("says there is nothing to exit outside a chat", async () => {
     const lobby = freshLobby();
     const alice = await login(lobby, "alice");

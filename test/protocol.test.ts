@@ -6,10 +6,12 @@ import {
   type InputMode,
   type ServerEvent,
   NAME_MAX_CHARS,
+  chatLine,
   checkName,
   nameKey,
   parseJson,
   parseText,
+  messageLine,
   render,
   renderText,
   utf8Length,
@@ -215,6 +217,26 @@ describe("parseText in chat mode", () => {
     expect(parse("/help")).toEqual({ type: "help" });
     expect(parse("/QUIT")).toEqual({ type: "quit" });
     expect(parse("/shrug")).toEqual(invalid("unknown_command"));
+  });
+});
+
+describe("the relay's shortcuts agree with the general path", () => {
+  const lines = [
+    "hello", "help me", "exit now", "  spaced out  \r\n", "two\nlines\n", "tab\there", "exit", " EXIT\n", "/list",
+    "/exit", "", "   ", "\n", "\u001b[2J", "rtl \u202e", "ünïcødé 🙂", "/", "exit\r\n",
+  ];
+
+  it.each(lines)("chatLine(%j) is the text parseText sends, or null where it sends nothing", (frame) => {
+    const action = parseText(frame, "chat");
+    const sent = action.type === "say" && action.text.trim() !== "" ? action.text : null;
+    expect(chatLine(frame)).toBe(sent);
+  });
+
+  it.each(lines.filter((l) => l.trim() !== ""))("messageLine(bob, %j) is renderText's one frame, or null where it splits or cleans", (text) => {
+    const frames = renderText({ type: "message", from: "bob", text });
+    const line = messageLine("bob", text);
+    if (line === null) expect(frames.length > 1 || frames[0] !== `bob: ${text}`).toBe(true);
+    else expect(frames).toEqual([line]);
   });
 });
 

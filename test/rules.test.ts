@@ -9,6 +9,7 @@ import {
   type State,
   type StepResult,
   type User,
+  chatRoute,
   emptyState,
   inputMode,
   nextDeadline,
@@ -527,6 +528,31 @@ describe("chatting", () => {
     expect(recipients(result)).toEqual([alice]);
     expect(errorCode(result, alice!)).toBe("not_in_chat");
     expect(eventsTo(result, bob!)).toEqual([]);
+  });
+});
+
+describe("a chat's route (what the Lobby keeps per socket between steps)", () => {
+  it("points each side at the other, under the sender's display name, only while they chat", () => {
+    const { state, sids: [alice, bob, carol] } = lobby("Alice", "bob", "carol");
+    expect(chatRoute(state, alice!)).toBeNull();
+    request(state, "alice", "bob");
+    expect(chatRoute(state, alice!)).toBeNull();
+    answer(state, bob!, true);
+    expect(chatRoute(state, alice!)).toEqual({ to: bob, from: "Alice" });
+    expect(chatRoute(state, bob!)).toEqual({ to: alice, from: "bob" });
+    expect(chatRoute(state, carol!)).toBeNull();
+    act(state, bob!, { type: "exit" });
+    expect(chatRoute(state, alice!)).toBeNull();
+    expect(chatRoute(state, "no-such-socket")).toBeNull();
+  });
+
+  it("is where relay() sends a line, for every line it sends", () => {
+    const { state, sids: [alice, bob] } = lobby("alice", "bob");
+    pair(state, "alice", "bob");
+    expect(say(state, alice!, "hi").effects).toEqual([
+      { type: "send", sid: chatRoute(state, alice!)!.to, event: { type: "message", from: chatRoute(state, alice!)!.from, text: "hi" } },
+    ]);
+    expect(chatRoute(state, bob!)!.to).toBe(alice);
   });
 });
 
