@@ -43,7 +43,7 @@ const MAX_OPEN_SOCKETS = { miniflare: 8000, wrangler: 2400 };
  * @property {number} maxOpenSockets  client sockets that may be open at once (see MAX_OPEN_SOCKETS)
  * @property {() => string} output  what the runtime printed (the worker's console included)
  * @property {() => ServerCpu | null} serverCpu  CPU time the workerd processes used so far, null off Linux
- * @property {number} inspectorPort  DevTools for the worker's isolate (GET /json lists it)
+ * @property {number} inspectorPort  DevTools for the worker's isolate (GET /json lists it); 0 if not opened
  * @property {string} snapshot  which code runs: git commit, uncommitted changes, and a hash of the src/ copy
  * @property {() => Promise<void>} stop
  */
@@ -95,11 +95,12 @@ export function makeSnapshot(src = join(ROOT, "src")) {
  * @param {Record<string, string>} opts.vars  the worker's vars (wrangler's `--var NAME:VALUE`)
  * @param {string[]} [opts.flags]  extra compatibility flags
  * @param {Runtime} [opts.runtime]
+ * @param {boolean} [opts.inspector]  open V8's inspector (for the isolate profile); wrangler dev always does
  * @param {number} [opts.timeoutMs]
  * @returns {Promise<DevServer>}
  */
-export async function startDevServer({ snapshot, vars, flags = [], runtime = "miniflare", timeoutMs = 90_000 }) {
-  if (runtime === "miniflare") return startMiniflare(snapshot, vars, flags);
+export async function startDevServer({ snapshot, vars, flags = [], runtime = "miniflare", inspector = false, timeoutMs = 90_000 }) {
+  if (runtime === "miniflare") return startMiniflare(snapshot, vars, flags, inspector);
   // wrangler logs every request it proxies; thousands of upgrades of noise on a 2-core machine is load we do not want.
   const dev = await startWrangler({ dir: snapshot.dir, config: "bench/wrangler.toml", vars, flags, timeoutMs, logLevel: "warn" });
   return {
@@ -137,9 +138,10 @@ export function benchBindings(toml) {
  * @param {Snapshot} snapshot
  * @param {Record<string, string>} vars
  * @param {string[]} flags
+ * @param {boolean} inspector
  * @returns {Promise<DevServer>}
  */
-async function startMiniflare(snapshot, vars, flags) {
+async function startMiniflare(snapshot, vars, flags, inspector) {
   const bundle = await build({
     entryPoints: [join(snapshot.dir, "bench/worker.ts")],
     bundle: true,
@@ -151,7 +153,7 @@ async function startMiniflare(snapshot, vars, flags) {
     write: false,
     logLevel: "error",
   });
-  const inspectorPort = await freePort();
+  const inspectorPort = inspector ? await freePort() : 0;
   let output = "";
   const mf = new Miniflare({
     modules: true,
@@ -161,7 +163,8 @@ async function startMiniflare(snapshot, vars, flags) {
     bindings: vars,
     host: "127.0.0.1",
     port: await freePort(),
-    inspectorPort,
+    // Only when asked: production runs no inspector, and an open one may cost the isolate time.
+    ...(inspector ? { inspectorPort } : {}),
     // No fetch of Request.cf from Cloudflare (this machine has no internet); the Lobby does not read it.
     cf: false,
     log: new Log(LogLevel.WARN),

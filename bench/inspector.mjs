@@ -1,13 +1,14 @@
 // @ts-check
-// A CPU profile of the worker's isolate inside workerd, through wrangler dev's DevTools proxy (--inspector-port):
+// A CPU profile of the worker's isolate inside workerd, through its DevTools inspector (Miniflare's inspectorPort, or
+// wrangler dev's --inspector-port proxy):
 // V8's sampling profiler, attached only while a relay run goes on, then self time summed per function and per
 // V8 bucket ((program) is the runtime's own C++ work: sockets, frames, event dispatch; (idle) is waiting).
 //
-// Run it on a wrangler dev of its own, started fresh: wrangler's inspector proxy keeps every runtime inspector
-// event (a Network.requestWillBeSent per WebSocket upgrade) until a DevTools client attaches and then replays
-// them all; after the main benchmark's tens of thousands of upgrades that replay took wrangler's Node process
-// past 1 GB and once out of memory. Attaching also enables the debugger in the isolate, which must not be left on
-// for timed runs.
+// Run it on a runtime of its own, started fresh with the inspector open (the timed runs have none): attaching
+// enables the debugger in the isolate, which must not be on for timed runs, and wrangler's inspector proxy keeps
+// every runtime inspector event (a Network.requestWillBeSent per WebSocket upgrade) until a DevTools client
+// attaches and then replays them all (after the main benchmark's tens of thousands of upgrades that replay once
+// took wrangler's Node process past 1 GB and out of memory).
 
 import WebSocket from "ws";
 import { closeAll, lobbyTarget, relayTarget } from "./clients.mjs";
@@ -183,7 +184,7 @@ export async function runIsolateProfile(dev, s, size, log) {
   const lobby = iso.find((r) => r.target === "Lobby");
   const report = [
     `(5a) Where the isolate's time goes per relayed message: V8's sampling profiler (100 µs) on the worker's isolate through`,
-    `     wrangler's inspector, ${size} pairs, no deflate, ${s.dialect} dialect, ${s.reps} profiled runs each (µs per message;`,
+    `     workerd's inspector, ${size} pairs, no deflate, ${s.dialect} dialect, ${s.reps} profiled runs each (µs per message;`,
     "     V8 moves native-call time between a caller's self time and the callee, so read worker JS + send together):",
     table(
       ["bucket", ...iso.map((r) => r.target), "difference"],

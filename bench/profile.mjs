@@ -2,10 +2,11 @@
 // Where a relayed chat line's time goes, measured in Node on the very modules the worker runs: esbuild bundles
 // src/lobby.ts and bench/relay.ts (with `cloudflare:workers` replaced by a stand-in) into a temporary directory,
 // both objects are built over fake sockets and storage exactly as they are rebuilt after hibernation (attachments
-// plus the users table), and then:
+// plus the peers table), and then:
 //   - the whole webSocketMessage of each, for one chat line from a paired user, text and JSON dialect: time, and
 //     bytes allocated (the garbage the collector must clear later);
-//   - each step of the Lobby's hot path on its own: take, inputMode, parseText / parseJson, step, render.
+//   - each piece of the Lobby's hot path on its own: take, the kept chat route, chatLine, messageLine (text);
+//     parseJson, relay, render (JSON).
 // Node's V8 is not workerd's, so read the numbers as shares and differences, not as the runtime's.
 
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
@@ -41,9 +42,8 @@ async function bundle(code, dir) {
     [
       `export { Lobby } from ${abs(join(src, "lobby.ts"))};`,
       `export { Relay } from ${abs(join(code, "bench/relay.ts"))};`,
-      `export { parseJson, render } from ${abs(join(src, "protocol.ts"))};`,
-      `export { parseText } from ${abs(join(src, "text-commands.js"))};`,
-      `export { inputMode, step } from ${abs(join(src, "rules.ts"))};`,
+      `export { chatLine, messageLine, parseJson, render } from ${abs(join(src, "protocol.ts"))};`,
+      `export { chatRoute, relay } from ${abs(join(src, "rules.ts"))};`,
       `export { fullBucket, take } from ${abs(join(src, "rate-limit.ts"))};`,
       `export { readConfig } from ${abs(join(src, "config.ts"))};`,
     ].join("\n"),
@@ -238,23 +238,25 @@ export async function runProfile({ code = ROOT, log, n = 100_000 }) {
     log("profile: the Lobby's hot path, step by step");
     const state = text.lobby.state;
     const bucket = m.fullBucket(config, now);
-    const say = { type: "action", sid: "sa", action: { type: "say", text: LINE } };
     const message = { type: "message", from: "alice", text: LINE };
+    // The Lobby's private members are plain properties in the bundle.
+    const sender = text.lobby.conns.get("sa");
     const parts = [
       ["take (rate limit)", timeSync(n, () => m.take(bucket, now, config))],
-      ["inputMode", timeSync(n, () => m.inputMode(state, "sa", now))],
-      ["parseText (chat)", timeSync(n, () => m.parseText(LINE, "chat"))],
-      ["parseJson (say)", timeSync(n, () => m.parseJson(jsonLine))],
-      ["step (say → message effect)", timeSync(n, () => m.step(state, say, now, config))],
-      ["render text (message)", timeSync(n, () => m.render(message, "text"))],
-      ["render json (message)", timeSync(n, () => m.render(message, "json"))],
+      ["text: the socket's kept route", timeSync(n, () => text.lobby.routeOf(sender))],
+      ["text: chatRoute (after a step)", timeSync(n, () => m.chatRoute(state, "sa"))],
+      ["text: chatLine", timeSync(n, () => m.chatLine(LINE))],
+      ["text: messageLine", timeSync(n, () => m.messageLine("alice", LINE))],
+      ["json: parseJson (say)", timeSync(n, () => m.parseJson(jsonLine))],
+      ["json: relay (say → message)", timeSync(n, () => m.relay(state, "sa", LINE))],
+      ["json: render (message)", timeSync(n, () => m.render(message, "json"))],
     ];
     /** @type {Record<string, number>} */
     const byName = Object.fromEntries(parts);
-    const textParts = ["take (rate limit)", "inputMode", "parseText (chat)", "step (say → message effect)", "render text (message)"]
+    const textParts = ["take (rate limit)", "text: the socket's kept route", "text: chatLine", "text: messageLine"]
       .map((k) => byName[k] ?? 0)
       .reduce((a, b) => a + b, 0);
-    const jsonParts = ["take (rate limit)", "parseJson (say)", "step (say → message effect)", "render json (message)"]
+    const jsonParts = ["take (rate limit)", "json: parseJson (say)", "json: relay (say → message)", "json: render (message)"]
       .map((k) => byName[k] ?? 0)
       .reduce((a, b) => a + b, 0);
 
@@ -272,7 +274,7 @@ export async function runProfile({ code = ROOT, log, n = 100_000 }) {
       "",
       table(["Lobby hot path, piece by piece", "ns/call"], parts.map(([k, v]) => [String(k), Number(v).toFixed(0)])),
       `    text: pieces ${textParts.toFixed(0)} ns of ${whole.lobbyText.toFixed(0)} ns; the other ${(whole.lobbyText - textParts).toFixed(0)} ns are ` +
-        "the handler around them (connOf, touch, size check, apply's loops, the async call itself)",
+        "the handler around them (connOf, touch, size check, the send, the async call itself)",
       `    json: pieces ${jsonParts.toFixed(0)} ns of ${whole.lobbyJson.toFixed(0)} ns; the other ${(whole.lobbyJson - jsonParts).toFixed(0)} ns are the handler around them`,
     ].join("\n");
     return { whole, allocated, parts: byName, report };
