@@ -228,7 +228,7 @@ async function main() {
   } else {
     console.log(
       `\nParley bench (${elapsed.toFixed(0)} s): ${snapshot.description}, under ${o.runtime === "miniflare" ? "Miniflare (workerd directly)" : "wrangler dev"}\n` +
-        `Lobby vs zero-logic Relay, ${o.dialect} dialect, window ${o.window}, ${o.bytes}-byte lines, ` +
+        `${o.aa ? "Relay B vs Relay (A/A)" : "Lobby vs zero-logic Relay"}, ${o.dialect} dialect, window ${o.window}, ${o.bytes}-byte lines, ` +
         `${settings.messages(o.sizes[0] ?? 1, false)} lines per requester at ${o.sizes[0]} pairs (${settings.messages(o.sizes[0] ?? 1, true)} ` +
         `with deflate), medians of ${o.reps} runs\n`,
     );

@@ -1,5 +1,5 @@
 // The bench-only worker (bench/wrangler.toml; never deployed): the real Lobby, an instrumented copy of it and the
-// zero-logic Relay behind one wrangler dev, so that `npm run bench` compares them under the same machine noise.
+// zero-logic Relay in one workerd, so that `npm run bench` compares them under the same machine noise.
 //
 //   GET /lobby/ws?lobby=NAME        the real Lobby, the raw upgrade forwarded as src/index.ts does
 //   GET /lobby-strip/ws?lobby=NAME  the same, with Sec-WebSocket-Extensions removed before the Lobby sees it
@@ -36,7 +36,7 @@ export interface ProbeCounts {
 }
 
 // Counters live at module level, keyed by object id, so they survive the Lobby being evicted and constructed
-// again (wrangler dev hibernates it after ~10 s without events); the isolate, and this module, stay.
+// again (the runtime hibernates it after ~10 s without events); the isolate, and this module, stay.
 const counters = new Map<string, ProbeCounts>();
 const probedSockets = new WeakMap<WebSocket, ProbeCounts>();
 
