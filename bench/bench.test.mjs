@@ -1,8 +1,11 @@
 // @ts-check
 // The benchmark as a check, so that it keeps working: its verdict logic on made-up rows, and one tiny run end to
-// end (both targets, with and without deflate, and the probes), whose counts must hold what the README claims.
+// end (both targets, with and without deflate, and the probes), whose counts must hold what the README claims and
+// feed the cost model.
 
 import { execFile } from "node:child_process";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { ROOT } from "./dev-server.mjs";
@@ -96,5 +99,23 @@ describe("npm run bench, end to end at 2 pairs", () => {
     expect(per("chat line")).toMatchObject({ writeStatements: 0, rowsWritten: 0, alarms: 0, messages: per("chat line").count });
     expect(per("login")).toMatchObject({ writeStatements: 0, rowsWritten: 0 });
     expect(per("pairing (connect + y)").writeStatements).toBeGreaterThan(0);
+
+    // The cost model prices what this very run counted.
+    const dir = mkdtempSync(join(tmpdir(), "parley-bench-test-"));
+    try {
+      writeFileSync(join(dir, "bench.json"), stdout);
+      const cost = await new Promise((resolve, reject) => {
+        execFile(process.execPath, [join(ROOT, "scripts/cost-model.mjs"), "--bench", join(dir, "bench.json")], (err, out) =>
+          err ? reject(err) : resolve(out),
+        );
+      });
+      const rowsPer = (/** @type {string} */ op) => per(op).rowsWritten / per(op).count;
+      expect(cost).toContain("counts measured by the bench");
+      expect(cost).toContain(
+        `${rowsPer("pairing (connect + y)")} per pairing, ${rowsPer("exit")} per exit, 0 per login; 0 per line`,
+      );
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   }, 180_000);
 });

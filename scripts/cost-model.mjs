@@ -3,6 +3,7 @@
 // What Parley costs on Cloudflare, from the published Durable Objects prices and the counts `npm run bench`
 // measured (storage rows written per login, pairing and exit; 0 webSocketMessage calls per heartbeat).
 //
+//   npm run -s bench -- --json > bench.json && node scripts/cost-model.mjs --bench bench.json
 //   node scripts/cost-model.mjs [--rows-per-pairing 7] [--rows-per-exit 2] [--lines-per-chat 40] ...
 //
 // Marginal prices, Workers Paid plan (the monthly included amounts are left out, so the figures are what each
@@ -13,20 +14,68 @@
 //                       a hibernatable idle object is not billed
 //   SQLite rows written $1.00 per million
 
+import { readFileSync } from "node:fs";
 import { parseArgs } from "node:util";
+
+/** The counts, as last measured here; `--bench FILE` reads them from a bench run instead. */
+const DEFAULTS = {
+  "rows-per-login": 0,
+  "rows-per-pairing": 7,
+  "rows-per-exit": 2,
+  "rows-per-line": 0,
+  "lines-per-chat": 40,
+  "ping-seconds": 20,
+  "sweep-seconds": 15,
+  "handler-ms": 0.02,
+};
+/** @typedef {keyof typeof DEFAULTS} Count */
 
 const { values } = parseArgs({
   options: {
-    "rows-per-login": { type: "string", default: "0" },
-    "rows-per-pairing": { type: "string", default: "7" },
-    "rows-per-exit": { type: "string", default: "2" },
-    "lines-per-chat": { type: "string", default: "40" },
-    "ping-seconds": { type: "string", default: "20" },
-    "sweep-seconds": { type: "string", default: "15" },
-    "handler-ms": { type: "string", default: "0.02" },
+    bench: { type: "string" },
+    ...Object.fromEntries(Object.keys(DEFAULTS).map((k) => [k, { type: /** @type {const} */ ("string") }])),
   },
 });
-const n = (k) => Number(values[k]);
+
+/**
+ * The counts a bench run measured: `npm run -s bench -- --json > bench.json` (the probes must have run).
+ * @param {string} file
+ * @returns {{ counts: Partial<Record<Count, number>>, source: string }}
+ */
+function fromBench(file) {
+  const text = readFileSync(file, "utf8");
+  // `npm run bench` (without -s) prints its own banner before the JSON.
+  const report = JSON.parse(text.startsWith("{") ? text : text.slice(text.indexOf("\n{") + 1));
+  const storage = report.probes?.storage;
+  if (!Array.isArray(storage)) throw new Error(`${file}: no storage probe in it; run the bench with its probes (no --no-probes)`);
+  /** @param {string} op */
+  const rowsPer = (op) => {
+    const row = storage.find((/** @type {{ op: string }} */ r) => r.op === op);
+    if (!row) throw new Error(`${file}: the storage probe has no "${op}" row`);
+    return row.rowsWritten / row.count;
+  };
+  // The handler's time per line: the Lobby's runtime CPU per relayed line, at its busiest size without deflate.
+  const perLine = report.rows
+    .filter((/** @type {{ target: string, deflate: boolean }} */ r) => r.target === "Lobby" && !r.deflate)
+    .map((/** @type {{ runtimeUsPerMsg: number }} */ r) => r.runtimeUsPerMsg);
+  return {
+    counts: {
+      "rows-per-login": rowsPer("login"),
+      "rows-per-pairing": rowsPer("pairing (connect + y)"),
+      "rows-per-exit": rowsPer("exit"),
+      "rows-per-line": rowsPer("chat line"),
+      ...(perLine.length ? { "handler-ms": Math.max(...perLine) / 1000 } : {}),
+    },
+    source: `${file} (${report.snapshot})`,
+  };
+}
+
+const bench = values.bench ? fromBench(values.bench) : null;
+/** Explicit flags win over the bench's counts, which win over the defaults. @param {Count} k */
+const n = (k) => {
+  const flag = /** @type {Record<string, string | undefined>} */ (values)[k];
+  return flag !== undefined ? Number(flag) : (bench?.counts[k] ?? DEFAULTS[k]);
+};
 
 const PRICE = { perRequest: 0.15 / 1e6, perGbS: 12.5 / 1e6, perRowWritten: 1 / 1e6 };
 const GB = 128 / 1024;
@@ -38,7 +87,7 @@ const lines = 1e6;
 const chats = lines / n("lines-per-chat");
 const linesRequests = lines / 20; // each line arrives once (incoming, 20:1); its delivery is outgoing (free)
 const chatRequests = (chats * 3) / 20; // connect, y, exit: three incoming frames per chat
-const rows = chats * (n("rows-per-pairing") + n("rows-per-exit")) + chats * 2 * n("rows-per-login");
+const rows = chats * (n("rows-per-pairing") + n("rows-per-exit")) + chats * 2 * n("rows-per-login") + lines * n("rows-per-line");
 // Duration: at least the handlers' own time; at most, a lobby that never goes 10 s without a frame is awake the
 // whole time the lines take (here: the same lines spread at 100 per second).
 const busyS = (lines * n("handler-ms")) / 1000;
@@ -70,10 +119,11 @@ const awake = {
   duration: MONTH_S * GB * PRICE.perGbS,
 };
 
-console.log("Parley on Cloudflare Durable Objects: marginal cost (beyond the plan's included amounts)\n");
+console.log("Parley on Cloudflare Durable Objects: marginal cost (beyond the plan's included amounts)");
+console.log(bench ? `counts measured by the bench: ${bench.source}\n` : "counts: as last measured here (--bench FILE reads a bench run's)\n");
 console.log(`1 million relayed chat lines (${n("lines-per-chat")} lines per chat, so ${chats.toLocaleString("en")} chats):`);
 console.log(`  requests   ${usd(relay.requests)}   (${(linesRequests + chatRequests).toLocaleString("en")} billed requests: incoming frames at 20:1)`);
-console.log(`  storage    ${usd(relay.rows)}   (${rows.toLocaleString("en")} rows written: ${n("rows-per-pairing")} per pairing, ${n("rows-per-exit")} per exit, ${n("rows-per-login")} per login; 0 per line)`);
+console.log(`  storage    ${usd(relay.rows)}   (${rows.toLocaleString("en")} rows written: ${n("rows-per-pairing")} per pairing, ${n("rows-per-exit")} per exit, ${n("rows-per-login")} per login; ${n("rows-per-line")} per line)`);
 console.log(`  duration   ${usd(relay.durationLow)} to ${usd(relay.durationHigh)}   (handler time only, to awake throughout at 100 lines/s)`);
 console.log(`  total      ${usd(relay.requests + relay.rows + relay.durationLow)} to ${usd(relay.requests + relay.rows + relay.durationHigh)}\n`);
 console.log(`10,000 connected idle users for a month (a ping every ${n("ping-seconds")} s each):`);
