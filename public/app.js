@@ -152,6 +152,7 @@ function onEvent(e) {
     case "welcome":
       dismissLost?.();
       dismissLost = null;
+      chat.maxFrameBytes = e.limits.maxMessageBytes;
       if (session.rejoining) notices.show(`Reconnected as ${e.name}`, "good");
       session.name = e.name;
       session.loggedIn = true;

@@ -3,8 +3,8 @@
 
 import { el } from "./dom.js";
 
-/** MAX_MESSAGE_BYTES on the server, for the whole JSON frame; a bigger frame would be refused, never cut. */
-export const MAX_FRAME_BYTES = 4096;
+/** MAX_MESSAGE_BYTES's default on the server, for the whole JSON frame, until `welcome` says what it is. */
+export const DEFAULT_MAX_FRAME_BYTES = 4096;
 
 const clock = new Intl.DateTimeFormat(undefined, { hour: "2-digit", minute: "2-digit" });
 const utf8 = new TextEncoder();
@@ -12,6 +12,8 @@ const utf8 = new TextEncoder();
 export class Chat {
   /** @type {string | null} */ partner = null;
   ended = false;
+  /** The server's limit (welcome's limits.maxMessageBytes): a bigger frame would be refused, never cut. */
+  maxFrameBytes = DEFAULT_MAX_FRAME_BYTES;
 
   /**
    * @param {{ name: HTMLElement, log: HTMLElement, form: HTMLFormElement, input: HTMLTextAreaElement,
@@ -109,12 +111,11 @@ export class Chat {
   /** Shows the size hint when the message is near or over the limit; true if it may be sent. */
   #checkSize() {
     const bytes = utf8.encode(JSON.stringify({ type: "say", text: this.parts.input.value })).length;
-    const over = bytes > MAX_FRAME_BYTES;
+    const max = this.maxFrameBytes;
+    const over = bytes > max;
     const hint = this.parts.hint;
-    hint.hidden = bytes < MAX_FRAME_BYTES * 0.8;
-    hint.textContent = over
-      ? `Too long to send: ${bytes} of ${MAX_FRAME_BYTES} bytes`
-      : `${MAX_FRAME_BYTES - bytes} bytes left`;
+    hint.hidden = bytes < max * 0.8;
+    hint.textContent = over ? `Too long to send: ${bytes} of ${max} bytes` : `${max - bytes} bytes left`;
     hint.dataset.tone = over ? "error" : "info";
     this.parts.input.setAttribute("aria-invalid", String(over));
     return !over;

@@ -1,5 +1,7 @@
 // Limits and timeouts, read once from the worker's env (wrangler [vars]) with safe defaults.
 
+import type { Limits } from "./protocol";
+
 export interface Config {
   /** Largest text frame accepted, in UTF-8 bytes. */
   maxMessageBytes: number;
@@ -29,6 +31,16 @@ export const DEFAULT_CONFIG: Readonly<Config> = {
   maxSocketsPerIp: 64,
   loginsPerMinutePerIp: 120,
 };
+
+/** What `welcome` tells clients of these settings. */
+export function limitsOf(config: Pick<Config, "maxMessageBytes" | "ratePerSecond" | "rateBurst" | "heartbeatTimeoutMs">): Limits {
+  return {
+    maxMessageBytes: config.maxMessageBytes,
+    ratePerSecond: config.ratePerSecond,
+    rateBurst: config.rateBurst,
+    heartbeatTimeoutMs: config.heartbeatTimeoutMs,
+  };
+}
 
 /** The env var behind each setting; README lists the same table. */
 export const CONFIG_VARS: Record<keyof Config, string> = {

@@ -76,11 +76,22 @@ export interface PresenceChange {
   status: Status | "offline";
 }
 
+/** The server's limits, sent with `welcome` so that a client need not hard-code them (an operator may change them). */
+export interface Limits {
+  /** The largest frame the server accepts, in UTF-8 bytes; a JSON frame counts whole. */
+  maxMessageBytes: number;
+  /** Messages per second a socket may send on average, and how many at once before it is slowed down. */
+  ratePerSecond: number;
+  rateBurst: number;
+  /** A socket that has pinged once and then stays silent this long is closed: ping well within it. */
+  heartbeatTimeoutMs: number;
+}
+
 /** What the server tells a client. */
 export type ServerEvent =
   | { type: "ask_name" }
   | { type: "name_rejected"; name: string; reason: "taken" | "confusable" | "invalid"; detail: string }
-  | { type: "welcome"; name: string }
+  | { type: "welcome"; name: string; limits: Limits }
   | { type: "ask_target" }
   | ({ type: "request_failed" } & RequestFailure)
   | { type: "request_sent"; to: string; expiresInMs: number }

@@ -2,7 +2,7 @@
 // No sockets, storage or clocks: `step` takes the state, one input and the time, updates the state and returns
 // the effects, so every case of the seed is unit-tested directly and the Lobby only moves bytes.
 
-import type { Config } from "./config";
+import { type Config, limitsOf } from "./config";
 import {
   type Action,
   type ErrorCode,
@@ -92,7 +92,8 @@ export interface StepResult {
 const NOTHING: ReadonlySet<string> = new Set();
 const NOBODY: ReadonlyMap<string, string> = new Map();
 
-export type RulesConfig = Pick<Config, "requestTimeoutMs">;
+/** What the rules need of the config: the request timeout, and the limits they tell a user at `welcome`. */
+export type RulesConfig = Pick<Config, "requestTimeoutMs" | "maxMessageBytes" | "ratePerSecond" | "rateBurst" | "heartbeatTimeoutMs">;
 
 export function emptyState(): State {
   return { users: new Map(), requests: new Map(), outgoing: new Map(), sessions: new Map() };
@@ -279,7 +280,7 @@ class Turn {
     session.key = check.key;
     this.changed("sessions", sid);
     this.touch(check.key);
-    this.send(sid, { type: "welcome", name: check.name });
+    this.send(sid, { type: "welcome", name: check.name, limits: limitsOf(this.config) });
   }
 
   private setAwaiting(sid: string, session: Session, awaiting: boolean): void {

@@ -1,4 +1,5 @@
 import { describe, expect, it } from "vitest";
+import { DEFAULT_CONFIG, limitsOf } from "../src/config";
 import type { Peer } from "./support/peer";
 import { freshLobby, login, open } from "./support/lobby";
 
@@ -14,7 +15,8 @@ async function jsonLogin(lobby: string, name: string): Promise<Peer> {
   const peer = await open(lobby, name, { json: true });
   expect(await peer.json()).toEqual({ type: "ask_name" });
   peer.send(JSON.stringify({ type: "login", name }));
-  expect(await next(peer)).toEqual({ type: "welcome", name });
+  // The limits are the pool's (vitest.config.ts leaves these at their defaults).
+  expect(await next(peer)).toEqual({ type: "welcome", name, limits: limitsOf(DEFAULT_CONFIG) });
   return peer;
 }
 

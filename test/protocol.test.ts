@@ -16,7 +16,9 @@ import {
   renderText,
   utf8Length,
 } from "../src/protocol";
+import { DEFAULT_CONFIG, limitsOf } from "../src/config";
 
+const LIMITS = limitsOf(DEFAULT_CONFIG);
 const invalid = (code: string) => ({ type: "invalid", code, message: expect.any(String) });
 
 describe("parseText in command mode", () => {
@@ -328,7 +330,7 @@ const EXAMPLES: { [K in ServerEvent["type"]]: Extract<ServerEvent, { type: K }>[
     { type: "name_rejected", name: "Alice", reason: "taken", detail: "someone online already has that name" },
     { type: "name_rejected", name: "al ice", reason: "invalid", detail: "spaces not allowed" },
   ],
-  welcome: [{ type: "welcome", name: "alice" }],
+  welcome: [{ type: "welcome", name: "alice", limits: LIMITS }],
   ask_target: [{ type: "ask_target" }],
   request_failed: [
     { type: "request_failed", reason: "self" },
@@ -449,7 +451,7 @@ describe("renderText", () => {
   });
 
   it("greets by name and lists the commands", () => {
-    const lines = renderText({ type: "welcome", name: "alice" });
+    const lines = renderText({ type: "welcome", name: "alice", limits: LIMITS });
     expect(lines[0]).toContain("alice");
     expect(lines.join("\n")).toMatch(/connect.*list.*exit.*quit/);
   });

@@ -3,11 +3,12 @@
 
 import { env } from "cloudflare:test";
 import fc from "fast-check";
+import { DEFAULT_CONFIG } from "../src/config";
 import { describe, expect, it } from "vitest";
 import { type Input, emptyState, nextDeadline, step } from "../src/rules";
 import { type Command, SLOTS, checkInvariants, resolve, scenario, snapshot } from "./support/scenarios";
 
-const CONFIG = { requestTimeoutMs: 60_000 };
+const CONFIG = DEFAULT_CONFIG;
 const RUNS = Number(env.FUZZ_RUNS) > 0 ? Number(env.FUZZ_RUNS) : 500;
 /** Fixed by default so CI is repeatable; FUZZ_SEED=random (or a number) explores other scenarios. */
 const SEED = env.FUZZ_SEED === "random" ? Date.now() : Number(env.FUZZ_SEED) || 20261126;

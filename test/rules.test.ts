@@ -1,6 +1,7 @@
 // The matchmaking rules, driven through `step` and `restore` directly: every case of the seed, no sockets.
 
 import { describe, expect, it } from "vitest";
+import { DEFAULT_CONFIG, limitsOf } from "../src/config";
 import { type Action, type ServerEvent, CHAT_END_GRACE_MS, LIST_LIMIT } from "../src/protocol";
 import {
   type Input,
@@ -18,7 +19,9 @@ import {
   step,
 } from "../src/rules";
 
-const CONFIG = { requestTimeoutMs: 60_000 };
+const CONFIG = DEFAULT_CONFIG;
+/** What every welcome carries. */
+const welcome = (name: string) => ({ type: "welcome", name, limits: limitsOf(CONFIG) });
 const NOW = 1_700_000_000_000;
 
 // ---------------------------------------------------------------------------------------------
@@ -118,11 +121,21 @@ describe("opening a socket", () => {
 });
 
 describe("logging in", () => {
+  it("tells the user the server's limits with the welcome, as configured", () => {
+    const state = emptyState();
+    open(state, "s1");
+    const config = { ...CONFIG, maxMessageBytes: 1000, ratePerSecond: 0.5, rateBurst: 3, heartbeatTimeoutMs: 9000 };
+    const result = step(state, { type: "action", sid: "s1", action: { type: "login", name: "alice" } }, NOW, config);
+    expect(eventsTo(result, "s1")).toEqual([
+      { type: "welcome", name: "alice", limits: { maxMessageBytes: 1000, ratePerSecond: 0.5, rateBurst: 3, heartbeatTimeoutMs: 9000 } },
+    ]);
+  });
+
   it("welcomes a valid name and records the user", () => {
     const state = emptyState();
     open(state, "s1");
     const result = login(state, "s1", "Alice");
-    expect(eventsTo(result, "s1")).toEqual([{ type: "welcome", name: "Alice" }]);
+    expect(eventsTo(result, "s1")).toEqual([welcome("Alice")]);
     expect(state.users.get("alice")).toEqual({ name: "Alice", sid: "s1", peer: null });
     expect(state.sessions.get("s1")?.key).toBe("alice");
     // A login writes the socket's attachment only: no storage row until the user is paired.
@@ -133,7 +146,7 @@ describe("logging in", () => {
   it("trims and NFKC-normalises the name before welcoming it", () => {
     const state = emptyState();
     open(state, "s1");
-    expect(eventsTo(login(state, "s1", "  ｂｏｂ  "), "s1")).toEqual([{ type: "welcome", name: "bob" }]);
+    expect(eventsTo(login(state, "s1", "  ｂｏｂ  "), "s1")).toEqual([welcome("bob")]);
   });
 
   it.each([
@@ -189,7 +202,7 @@ describe("logging in", () => {
     for (const name of ["Alice", "", "ａｌｉｃｅ", "al ice"]) {
       expect(eventsTo(login(state, "s2", name), "s2").at(-1)).toEqual({ type: "ask_name" });
     }
-    expect(eventsTo(login(state, "s2", "alice2"), "s2")).toEqual([{ type: "welcome", name: "alice2" }]);
+    expect(eventsTo(login(state, "s2", "alice2"), "s2")).toEqual([welcome("alice2")]);
   });
 
   it("echoes the normalised name when it is taken", () => {
@@ -676,7 +689,7 @@ describe("a socket going away (case 4)", () => {
     pair(state, "alice", "bob");
     gone(state, alice!);
     open(state, "new-socket");
-    expect(eventsTo(login(state, "new-socket", "ALICE"), "new-socket")).toEqual([{ type: "welcome", name: "ALICE" }]);
+    expect(eventsTo(login(state, "new-socket", "ALICE"), "new-socket")).toEqual([welcome("ALICE")]);
   });
 
   it("lets the partner connect with someone else afterwards", () => {

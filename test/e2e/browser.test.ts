@@ -199,6 +199,35 @@ describe("the web client in Chromium", () => {
     expect(bob.errors).toEqual([]);
   });
 
+  it("holds a message to the size limit the server's welcome gives, not a built-in one", async () => {
+    // A server of its own, with a limit far below the default 4096 bytes.
+    const small = await startDevServer({ vars: { MAX_MESSAGE_BYTES: "300" } });
+    try {
+      freshLobby();
+      const [alice, bob] = await Promise.all([openClient(browser, small.url, lobby, DESKTOP), openClient(browser, small.url, lobby, DESKTOP)]);
+      clients.push(alice, bob);
+      await logIn(alice.page, "alice");
+      await logIn(bob.page, "bob");
+      await alice.page.getByRole("button", { name: "Connect with bob" }).click();
+      await bob.page.getByRole("dialog", { name: "alice wants to chat" }).getByRole("button", { name: "Accept" }).click();
+      await chatLine(alice.page, text({ type: "connected", with: "bob" })).waitFor();
+
+      const box = alice.page.locator("#message");
+      const hint = alice.page.locator("#message-hint");
+      await box.fill("x".repeat(400));
+      await hint.getByText(/^Too long to send: \d+ of 300 bytes$/).waitFor();
+      expect(await box.getAttribute("aria-invalid")).toBe("true");
+      // {"type":"say","text":"…"} around 250 characters is 274 bytes: near the limit, and allowed.
+      await box.fill("y".repeat(250));
+      await hint.getByText("26 bytes left", { exact: true }).waitFor();
+      await box.press("Enter");
+      await theirMessages(bob.page).getByText("y".repeat(250), { exact: true }).waitFor();
+      expect(alice.errors).toEqual([]);
+    } finally {
+      await small.stop();
+    }
+  });
+
   it("uses the server's own words for notices, chat lines and refused names", async () => {
     freshLobby();
     const { page } = await open(DESKTOP);
