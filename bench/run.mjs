@@ -34,8 +34,8 @@ const USAGE = `usage: npm run bench -- [options]
   --messages M          lines each requester sends per run (default: 40,000 lines per run in all, 10,000 with
                         deflate, which relays about a quarter as fast; at least 20 per requester)
   --window W            lines in flight per requester (default 8)
-  --reps R              relay runs per target, size and deflate setting; medians are reported (default 5; at most
-                        3 at sizes that need fresh sessions)
+  --reps R              relay runs per target, size and deflate setting: medians, and p50/p99 over all their lines
+                        (default 5; at most 3 at sizes that need fresh sessions)
   --bytes B             length of a chat line (default 64)
   --dialect text|json   what the Lobby's clients speak (default text; the web client speaks json)
   --concurrency C       logins or pairings in flight (default 64)
