@@ -143,6 +143,40 @@ export function chatRoute(state: State, sid: string): { to: string; from: string
   return me && partner ? { to: partner.sid, from: me.name } : null;
 }
 
+/**
+ * The first `limit` items by `order`, in that order, in one pass and without sorting them all: `list` picks 100
+ * names out of thousands, and after a deploy every web client asks for it at once. Keys must be distinct.
+ */
+export function firstBy<T>(items: Iterable<T>, limit: number, order: (item: T) => string): T[] {
+  const best: { item: T; key: string }[] = [];
+  if (limit < 1) return [];
+  for (const item of items) {
+    const key = order(item);
+    if (best.length === limit && key >= best[limit - 1]!.key) continue;
+    let lo = 0;
+    let hi = best.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (best[mid]!.key < key) lo = mid + 1;
+      else hi = mid;
+    }
+    best.splice(lo, 0, { item, key });
+    if (best.length > limit) best.pop();
+  }
+  return best.map((b) => b.item);
+}
+
+/** A user's name case-folded, as `list` orders it; worked out once per login (a User's name never changes). */
+const listOrder = new WeakMap<User, string>();
+function listOrderOf(user: User): string {
+  let order = listOrder.get(user);
+  if (order === undefined) {
+    order = foldName(user.name);
+    listOrder.set(user, order);
+  }
+  return order;
+}
+
 /** The earliest request deadline, or null when nothing is pending. */
 export function nextDeadline(state: State): number | null {
   let next: number | null = null;
@@ -420,12 +454,11 @@ class Turn {
 
   private list(sid: string, key: string): void {
     // Sorted by name as people read it (case-folded), not by the look-alike key.
-    const all = [...this.s.users.entries()].map(([k, u]) => ({ k, u, order: foldName(u.name) }));
-    const users: UserEntry[] = all
-      .sort((a, b) => (a.order < b.order ? -1 : a.order > b.order ? 1 : 0))
-      .slice(0, LIST_LIMIT)
-      .map(({ k, u }) => ({ name: u.name, status: statusOf(this.s, k) }));
-    this.send(sid, { type: "users", you: this.s.users.get(key)!.name, users, total: all.length });
+    const users: UserEntry[] = firstBy(this.s.users.entries(), LIST_LIMIT, ([, u]) => listOrderOf(u)).map(([k, u]) => ({
+      name: u.name,
+      status: statusOf(this.s, k),
+    }));
+    this.send(sid, { type: "users", you: this.s.users.get(key)!.name, users, total: this.s.users.size });
   }
 
   /** Case 4: the socket is gone. Idempotent: a second call for the same socket does nothing. */

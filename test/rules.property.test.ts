@@ -5,7 +5,7 @@ import { env } from "cloudflare:test";
 import fc from "fast-check";
 import { DEFAULT_CONFIG } from "../src/config";
 import { describe, expect, it } from "vitest";
-import { type Input, emptyState, nextDeadline, step } from "../src/rules";
+import { type Input, emptyState, firstBy, nextDeadline, step } from "../src/rules";
 import { type Command, SLOTS, checkInvariants, resolve, scenario, snapshot } from "./support/scenarios";
 
 const CONFIG = DEFAULT_CONFIG;
@@ -67,6 +67,19 @@ describe("matchmaking invariants under random scenarios", () => {
     state.users.get("alice")!.peer = "bob";
     expect(() => checkInvariants(before, state, { effects: [], dirty: { users: new Set(), requests: new Set(), sessions: new Set() }, touched: new Map() })).toThrow(
       /not mutual/,
+    );
+  });
+});
+
+describe("firstBy, which picks the names `list` shows", () => {
+  it("returns what sorting everything and taking the first `limit` would", () => {
+    fc.assert(
+      fc.property(fc.uniqueArray(fc.string({ maxLength: 6 }), { maxLength: 60 }), fc.integer({ min: 0, max: 70 }), (keys, limit) => {
+        const items = keys.map((key, i) => ({ key, i }));
+        const expected = [...items].sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0)).slice(0, limit);
+        expect(firstBy(items, limit, (item) => item.key)).toEqual(expected);
+      }),
+      { numRuns: RUNS, seed: SEED },
     );
   });
 });
