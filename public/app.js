@@ -19,6 +19,11 @@ import { chatLine, noticeFor, rejectedName, secondsLeft } from "./texts.js";
  * while the tab is visible; the first `presence` push switches both off.
  */
 const LIST_POLL_MS = 5000;
+/**
+ * In a lobby bigger than its list (100 names), the server pushes presence only for the people the list showed:
+ * the list is asked for again this often, while the tab is visible, to see who else came.
+ */
+const BIG_LIST_POLL_MS = 30_000;
 const NAME_KEY = "parley.name";
 
 const ui = {
@@ -119,6 +124,9 @@ const session = {
   outgoing: /** @type {{ to: string, stop: () => void } | null} */ (null),
   /** The server pushes presence changes, so the list needs no asking. */
   pushed: false,
+  /** The last list left people out (the lobby is bigger than it), and when it came (ms). */
+  truncated: false,
+  listedAt: 0,
   signingOut: false,
   unread: 0,
 };
@@ -168,6 +176,8 @@ function onEvent(e) {
       send({ type: "list" });
       break;
     case "users":
+      session.truncated = e.total > e.users.length;
+      session.listedAt = Date.now();
       people.snapshot(e);
       break;
     case "presence":
@@ -347,7 +357,9 @@ function refreshSoon() {
 }
 
 setInterval(() => {
-  if (session.loggedIn && !session.pushed && document.visibilityState === "visible") send({ type: "list" });
+  if (!session.loggedIn || document.visibilityState !== "visible") return;
+  const stale = session.truncated && Date.now() - session.listedAt >= BIG_LIST_POLL_MS;
+  if (!session.pushed || stale) send({ type: "list" });
 }, LIST_POLL_MS);
 
 // ---------------------------------------------------------------------------------------------

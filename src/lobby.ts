@@ -11,10 +11,12 @@ import {
   type ServerEvent,
   CloseCode,
   JSON_SUBPROTOCOL,
+  LIST_LIMIT,
   PING,
   PONG,
   chatLine,
   messageLine,
+  nameKey,
   parseJson,
   parseText,
   render,
@@ -65,6 +67,8 @@ interface Conn {
   /** Where this socket's chat lines go (the rules' chatRoute), as of step `routeAt` (see Lobby.steps). */
   route?: { to: Conn; from: string } | null;
   routeAt?: number;
+  /** JSON sockets: the users their last `list` showed, whose presence they hear in a big lobby (see pushPresence). */
+  watching?: Set<string>;
 }
 
 export class Lobby extends DurableObject<Env> {
@@ -81,6 +85,8 @@ export class Lobby extends DurableObject<Env> {
   private presencePushedAt = 0;
   /** Sockets speaking the JSON dialect: presence is collected only while there is someone to push it to. */
   private jsonConns = 0;
+  /** Who watches whom, by user key: the reverse of Conn.watching. Memory only; a woken Lobby starts empty. */
+  private readonly watchers = new Map<string, Set<Conn>>();
   /** Open sockets per client address, and each address's login bucket (memory only, like the rate buckets). */
   private readonly socketsByIp = new Map<string, number>();
   private readonly loginsByIp = new Map<string, Bucket>();
@@ -375,6 +381,7 @@ export class Lobby extends DurableObject<Env> {
       if (!conn) continue;
       if (effect.type === "close") closeQuietly(conn.ws, effect.code, effect.reason);
       else if (!this.sendTo(conn, effect.event)) failed.push(effect.sid);
+      else if (effect.event.type === "users" && conn.att.dialect === "json") this.watch(conn, effect.event.users);
     }
 
     const sql = this.ctx.storage.sql;
@@ -397,6 +404,7 @@ export class Lobby extends DurableObject<Env> {
         // Gone: frames still queued behind its close find nothing and get no answer.
         this.conns.delete(sid);
         this.byWs.delete(conn.ws);
+        this.watch(conn, []);
         if (conn.att.dialect === "json") this.jsonConns--;
         if (conn.att.ip) {
           const left = (this.socketsByIp.get(conn.att.ip) ?? 1) - 1;
@@ -426,21 +434,51 @@ export class Lobby extends DurableObject<Env> {
   /**
    * Presence goes to JSON clients in batches: at most one push per interval, whatever the churn, so a burst of n
    * logins costs O(n) frames per interval instead of O(n) per login. A push that is not due yet waits for the alarm.
+   * Up to LIST_LIMIT users online, every JSON client hears every change (its list shows everyone). Above that, each
+   * hears only about the users its last `list` showed, and itself: a burst of n logins would otherwise send each of
+   * c clients n changes, c × n in all, which is what a reconnect storm after a deploy is.
    */
   private pushPresence(now: number): void {
     if (this.jsonConns === 0) this.presence.clear();
     if (this.presence.size === 0) return;
     if (now - this.presencePushedAt < this.config.presenceIntervalMs) return this.schedule(now);
-    const frame = JSON.stringify({ type: "presence", changes: [...this.presence.values()] } satisfies ServerEvent);
+    const changes = [...this.presence.entries()];
     this.presence.clear();
     this.presencePushedAt = now;
-    for (const conn of this.conns.values()) {
-      if (conn.att.dialect !== "json" || !conn.att.key) continue;
-      try {
-        conn.ws.send(frame);
-      } catch {
-        // A dead socket: its close event (or the next relay to it) departs it.
+    if (this.state.users.size <= LIST_LIMIT) {
+      const frame = JSON.stringify({ type: "presence", changes: changes.map(([, c]) => c) } satisfies ServerEvent);
+      for (const conn of this.conns.values()) if (conn.att.dialect === "json" && conn.att.key) sendQuietly(conn.ws, frame);
+      return;
+    }
+    const each = new Map<Conn, PresenceChange[]>();
+    for (const [key, change] of changes) {
+      for (const conn of this.watchers.get(key) ?? []) {
+        if (!conn.att.key) continue;
+        const mine = each.get(conn);
+        if (mine) mine.push(change);
+        else each.set(conn, [change]);
       }
+    }
+    for (const [conn, mine] of each) sendQuietly(conn.ws, JSON.stringify({ type: "presence", changes: mine } satisfies ServerEvent));
+  }
+
+  /** What a JSON socket watches from now on: the users a `list` just showed it, and itself ([] to stop). */
+  private watch(conn: Conn, users: readonly { name: string }[]): void {
+    for (const key of conn.watching ?? []) {
+      const set = this.watchers.get(key);
+      set?.delete(conn);
+      if (set?.size === 0) this.watchers.delete(key);
+    }
+    if (users.length === 0) {
+      conn.watching = undefined;
+      return;
+    }
+    conn.watching = new Set(users.map((u) => nameKey(u.name)));
+    if (conn.att.key) conn.watching.add(conn.att.key);
+    for (const key of conn.watching) {
+      const set = this.watchers.get(key);
+      if (set) set.add(conn);
+      else this.watchers.set(key, new Set([conn]));
     }
   }
 
@@ -465,6 +503,15 @@ export class Lobby extends DurableObject<Env> {
     if (this.alarmAt !== null && this.alarmAt <= want) return;
     this.alarmAt = want;
     void this.ctx.storage.setAlarm(want);
+  }
+}
+
+/** Send without caring whether the socket is still there: a dead one's close event (or next relay) departs it. */
+function sendQuietly(ws: WebSocket, frame: string): void {
+  try {
+    ws.send(frame);
+  } catch {
+    // gone
   }
 }
 

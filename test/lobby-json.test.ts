@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { DEFAULT_CONFIG, limitsOf } from "../src/config";
+import { LIST_LIMIT } from "../src/protocol";
 import type { Peer } from "./support/peer";
 import { freshLobby, login, open } from "./support/lobby";
 
@@ -87,6 +88,37 @@ describe("the JSON dialect (subprotocol parley.v1.json)", () => {
       if (view.get("bob") === "offline") break;
     }
     expect(view.get("alice")).toBe("available");
+  });
+
+  it(`above ${LIST_LIMIT} users online, pushes a JSON client only the presence of the people its last list showed`, async () => {
+    const lobby = freshLobby();
+    // 105 text users, then the watcher, whose name sorts first: its list shows itself and n000..n098.
+    const names = Array.from({ length: LIST_LIMIT + 5 }, (_, i) => `n${String(i).padStart(3, "0")}`);
+    const users = new Map<string, Peer>();
+    for (let i = 0; i < names.length; i += 15) {
+      const batch = await Promise.all(names.slice(i, i + 15).map((name) => login(lobby, name)));
+      batch.forEach((peer, j) => users.set(names[i + j]!, peer));
+    }
+    const watcher = await jsonLogin(lobby, "a-watcher");
+    watcher.send(JSON.stringify({ type: "list" }));
+    const list = (await next(watcher)) as { type: string; total: number; users: { name: string }[] };
+    expect(list).toMatchObject({ type: "users", total: LIST_LIMIT + 6 });
+    expect(list.users.map((u) => u.name)).toEqual(["a-watcher", ...names.slice(0, LIST_LIMIT - 1)]);
+
+    // Outside the list: a request between n104 and n103, and a newcomer. Inside it: a request from n000 to n001.
+    users.get("n104")!.send("connect n103");
+    await users.get("n103")!.expect("n104 is trying to connect with you (y/n)");
+    await login(lobby, "zed");
+    users.get("n000")!.send("connect n001");
+    await users.get("n001")!.expect("n000 is trying to connect with you (y/n)");
+
+    const heard = new Map<string, string>();
+    while (heard.get("n000") !== "pending" || heard.get("n001") !== "pending") {
+      const event = (await watcher.json()) as { type: string; changes: { name: string; status: string }[] };
+      expect(event.type).toBe("presence");
+      for (const change of event.changes) heard.set(change.name, change.status);
+    }
+    expect([...heard.keys()].sort()).toEqual(["n000", "n001"]);
   });
 
   it("sends no presence to text-dialect users", async () => {
