@@ -5,8 +5,8 @@
 // plus the peers table), and then:
 //   - the whole webSocketMessage of each, for one chat line from a paired user, text and JSON dialect: time, and
 //     bytes allocated (the garbage the collector must clear later);
-//   - each piece of the Lobby's hot path on its own: take, the kept chat route, chatLine, messageLine (text);
-//     parseJson, relay, render (JSON).
+//   - each piece of the Lobby's hot path on its own: take, the socket's kept chat route, then chatLine (text) or
+//     parseJson (JSON), and messageFrame.
 // Node's V8 is not workerd's, so read the numbers as shares and differences, not as the runtime's.
 
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
@@ -42,8 +42,8 @@ async function bundle(code, dir) {
     [
       `export { Lobby } from ${abs(join(src, "lobby.ts"))};`,
       `export { Relay } from ${abs(join(code, "bench/relay.ts"))};`,
-      `export { chatLine, messageLine, parseJson, render } from ${abs(join(src, "protocol.ts"))};`,
-      `export { chatRoute, relay } from ${abs(join(src, "rules.ts"))};`,
+      `export { chatLine, messageFrame, parseJson } from ${abs(join(src, "protocol.ts"))};`,
+      `export { chatRoute } from ${abs(join(src, "rules.ts"))};`,
       `export { fullBucket, take } from ${abs(join(src, "rate-limit.ts"))};`,
       `export { readConfig } from ${abs(join(src, "config.ts"))};`,
     ].join("\n"),
@@ -238,25 +238,24 @@ export async function runProfile({ code = ROOT, log, n = 100_000 }) {
     log("profile: the Lobby's hot path, step by step");
     const state = text.lobby.state;
     const bucket = m.fullBucket(config, now);
-    const message = { type: "message", from: "alice", text: LINE };
     // The Lobby's private members are plain properties in the bundle.
     const sender = text.lobby.conns.get("sa");
     const parts = [
       ["take (rate limit)", timeSync(n, () => m.take(bucket, now, config))],
-      ["text: the socket's kept route", timeSync(n, () => text.lobby.routeOf(sender))],
+      ["the socket's kept chat route", timeSync(n, () => text.lobby.routeOf(sender))],
       ["text: chatRoute (after a step)", timeSync(n, () => m.chatRoute(state, "sa"))],
       ["text: chatLine", timeSync(n, () => m.chatLine(LINE))],
-      ["text: messageLine", timeSync(n, () => m.messageLine("alice", LINE))],
+      ["text: messageFrame", timeSync(n, () => m.messageFrame("alice", LINE, "text"))],
       ["json: parseJson (say)", timeSync(n, () => m.parseJson(jsonLine))],
-      ["json: relay (say → message)", timeSync(n, () => m.relay(state, "sa", LINE))],
-      ["json: render (message)", timeSync(n, () => m.render(message, "json"))],
+      ["json: messageFrame", timeSync(n, () => m.messageFrame("alice", LINE, "json"))],
     ];
     /** @type {Record<string, number>} */
     const byName = Object.fromEntries(parts);
-    const textParts = ["take (rate limit)", "text: the socket's kept route", "text: chatLine", "text: messageLine"]
+    const route = "the socket's kept chat route";
+    const textParts = ["take (rate limit)", route, "text: chatLine", "text: messageFrame"]
       .map((k) => byName[k] ?? 0)
       .reduce((a, b) => a + b, 0);
-    const jsonParts = ["take (rate limit)", "json: parseJson (say)", "json: relay (say → message)", "json: render (message)"]
+    const jsonParts = ["take (rate limit)", route, "json: parseJson (say)", "json: messageFrame"]
       .map((k) => byName[k] ?? 0)
       .reduce((a, b) => a + b, 0);
 

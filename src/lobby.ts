@@ -15,7 +15,7 @@ import {
   PING,
   PONG,
   chatLine,
-  messageLine,
+  messageFrame,
   nameKey,
   parseJson,
   parseText,
@@ -192,20 +192,22 @@ export class Lobby extends DurableObject<Env> {
       if (message.length > max || (message.length * 3 > max && utf8Length(message) > max)) {
         return this.reply(conn, "too_big", `Message too long (limit ${max} bytes); it was not delivered`);
       }
+      // Every relayed chat line goes without a step: the same route, reading and wording as the general path
+      // (chatRoute, chatLine or parseJson, messageFrame), minus its lookups and allocations. Anything else (exit,
+      // a command, a blank line, a text line to clean or split) takes the general path.
       if (conn.att.dialect === "text") {
-        // Every relayed line between two plain-dialect users, without a step: the same route, reading and wording
-        // as the general path below (chatRoute, chatLine, messageLine), minus its lookups and allocations.
-        // Anything else (exit, a /command, a blank line, a line to clean or split, a JSON partner) takes the
-        // general path.
         const route = this.routeOf(conn);
-        if (route?.to.att.dialect === "text") {
-          const line = chatLine(message);
-          const frame = line === null ? null : messageLine(route.from, line);
-          if (frame !== null) return this.sendFrame(route.to, frame, now);
-        }
+        const line = route ? chatLine(message) : null;
+        const frame = route && line !== null ? messageFrame(route.from, line, route.to.att.dialect) : null;
+        if (route && frame !== null) return this.sendFrame(route.to, frame, now);
       }
       const action =
         conn.att.dialect === "json" ? parseJson(message) : parseText(message, inputMode(this.state, conn.att.sid, now));
+      if (action.type === "say" && conn.att.dialect === "json") {
+        const route = this.routeOf(conn);
+        const frame = route && action.text.trim() !== "" ? messageFrame(route.from, action.text, route.to.att.dialect) : null;
+        if (route && frame !== null) return this.sendFrame(route.to, frame, now);
+      }
       if (action.type === "login" && !this.mayTryLogin(conn, now)) {
         return this.reply(conn, "too_many_logins", "Too many login attempts from your address; try again in a minute");
       }

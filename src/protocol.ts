@@ -169,10 +169,19 @@ export function parseJson(frame: string): Action {
 // The plain dialect's rendering is plain JavaScript (typed through JSDoc) so the Node terminal client shows
 // events in the very same words.
 export { COMMAND_SUMMARY, HELP_LINES, cleanForTerminal, messageLine, renderText } from "./text-render.js";
-import { renderText } from "./text-render.js";
+import { messageLine, renderText } from "./text-render.js";
 
 export function render(event: ServerEvent, dialect: Dialect): string[] {
   return dialect === "json" ? [JSON.stringify(event)] : renderText(event);
+}
+
+/**
+ * A chat message as its one frame in `dialect`, exactly as `render` would make it; null where the text dialect
+ * must split or clean it (render does that). This is every relayed line, so it builds no event object.
+ */
+export function messageFrame(from: string, text: string, dialect: Dialect): string | null {
+  if (dialect === "text") return messageLine(from, text);
+  return `{"type":"message","from":${JSON.stringify(from)},"text":${JSON.stringify(text)}}`;
 }
 
 /** UTF-8 length without allocating, for the size limit on every frame. */

@@ -11,6 +11,7 @@ import {
   nameKey,
   parseJson,
   parseText,
+  messageFrame,
   messageLine,
   render,
   renderText,
@@ -232,6 +233,17 @@ describe("the relay's shortcuts agree with the general path", () => {
     const action = parseText(frame, "chat");
     const sent = action.type === "say" && action.text.trim() !== "" ? action.text : null;
     expect(chatLine(frame)).toBe(sent);
+  });
+
+  it.each(lines)("messageFrame(from, %j) is render's one frame in either dialect, or null where text splits or cleans", (text) => {
+    for (const from of ["bob", 'b"ob\\', "🙂 ünï"]) {
+      const event = { type: "message", from, text } as const;
+      expect(messageFrame(from, text, "json")).toBe(render(event, "json")[0]);
+      expect(JSON.parse(messageFrame(from, text, "json")!)).toEqual(event);
+      const line = messageFrame(from, text, "text");
+      if (line === null) expect(render(event, "text")).not.toEqual([`${from}: ${text}`]);
+      else expect(render(event, "text")).toEqual([line]);
+    }
   });
 
   it.each(lines.filter((l) => l.trim() !== ""))("messageLine(bob, %j) is renderText's one frame, or null where it splits or cleans", (text) => {
