@@ -20,10 +20,12 @@ import { chatLine, noticeFor, rejectedName, secondsLeft } from "./texts.js";
  */
 const LIST_POLL_MS = 5000;
 /**
- * In a lobby bigger than its list (100 names), the server pushes presence only for the people the list showed:
- * the list is asked for again this often, while the tab is visible, to see who else came.
+ * In a lobby bigger than a list (100 names), the server pushes presence only for the people the last list showed,
+ * so the list is asked for again this often while the tab is visible, to see who else came. Always, not only when
+ * the last list was cut short: a lobby that grows past 100 after a complete list would otherwise never show its
+ * newcomers.
  */
-const BIG_LIST_POLL_MS = 30_000;
+const LIST_REFRESH_MS = 30_000;
 const NAME_KEY = "parley.name";
 
 const ui = {
@@ -124,8 +126,7 @@ const session = {
   outgoing: /** @type {{ to: string, stop: () => void } | null} */ (null),
   /** The server pushes presence changes, so the list needs no asking. */
   pushed: false,
-  /** The last list left people out (the lobby is bigger than it), and when it came (ms). */
-  truncated: false,
+  /** When the last list came (ms). */
   listedAt: 0,
   signingOut: false,
   unread: 0,
@@ -176,7 +177,6 @@ function onEvent(e) {
       send({ type: "list" });
       break;
     case "users":
-      session.truncated = e.total > e.users.length;
       session.listedAt = Date.now();
       people.snapshot(e);
       break;
@@ -358,8 +358,7 @@ function refreshSoon() {
 
 setInterval(() => {
   if (!session.loggedIn || document.visibilityState !== "visible") return;
-  const stale = session.truncated && Date.now() - session.listedAt >= BIG_LIST_POLL_MS;
-  if (!session.pushed || stale) send({ type: "list" });
+  if (!session.pushed || Date.now() - session.listedAt >= LIST_REFRESH_MS) send({ type: "list" });
 }, LIST_POLL_MS);
 
 // ---------------------------------------------------------------------------------------------
