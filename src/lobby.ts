@@ -68,7 +68,18 @@ interface Conn {
   route?: { to: Conn; from: string } | null;
   routeAt?: number;
   /** JSON sockets: the users their last `list` showed, whose presence they hear in a big lobby (see pushPresence). */
-  watching?: Set<string>;
+  window?: ListWindow;
+}
+
+/**
+ * The users one `list` showed, and the JSON sockets that were shown exactly those. Sockets that listed between the
+ * same changes share one (every list shows the first 100 names), so thousands of web clients cost a few windows.
+ */
+interface ListWindow {
+  /** The users' keys in list order, joined: the window's key in Lobby.windows. */
+  id: string;
+  keys: Set<string>;
+  conns: Set<Conn>;
 }
 
 export class Lobby extends DurableObject<Env> {
@@ -85,8 +96,8 @@ export class Lobby extends DurableObject<Env> {
   private presencePushedAt = 0;
   /** Sockets speaking the JSON dialect: presence is collected only while there is someone to push it to. */
   private jsonConns = 0;
-  /** Who watches whom, by user key: the reverse of Conn.watching. Memory only; a woken Lobby starts empty. */
-  private readonly watchers = new Map<string, Set<Conn>>();
+  /** The windows JSON sockets watch, by their keys in order. Memory only: a woken Lobby starts with none. */
+  private readonly windows = new Map<string, ListWindow>();
   /** Open sockets per client address, and each address's login bucket (memory only, like the rate buckets). */
   private readonly socketsByIp = new Map<string, number>();
   private readonly loginsByIp = new Map<string, Bucket>();
@@ -437,8 +448,9 @@ export class Lobby extends DurableObject<Env> {
    * Presence goes to JSON clients in batches: at most one push per interval, whatever the churn, so a burst of n
    * logins costs O(n) frames per interval instead of O(n) per login. A push that is not due yet waits for the alarm.
    * Up to LIST_LIMIT users online, every JSON client hears every change (its list shows everyone). Above that, each
-   * hears only about the users its last `list` showed, and itself: a burst of n logins would otherwise send each of
-   * c clients n changes, c × n in all, which is what a reconnect storm after a deploy is.
+   * hears only about the users its last `list` showed: a burst of n logins would otherwise send each of c clients
+   * n changes, c × n in all, which is what a reconnect storm after a deploy is. Clients that listed between the
+   * same changes share a window, and a push builds one frame per window.
    */
   private pushPresence(now: number): void {
     if (this.jsonConns === 0) this.presence.clear();
@@ -452,36 +464,32 @@ export class Lobby extends DurableObject<Env> {
       for (const conn of this.conns.values()) if (conn.att.dialect === "json" && conn.att.key) sendQuietly(conn.ws, frame);
       return;
     }
-    const each = new Map<Conn, PresenceChange[]>();
-    for (const [key, change] of changes) {
-      for (const conn of this.watchers.get(key) ?? []) {
-        if (!conn.att.key) continue;
-        const mine = each.get(conn);
-        if (mine) mine.push(change);
-        else each.set(conn, [change]);
-      }
+    for (const w of this.windows.values()) {
+      const mine = changes.filter(([key]) => w.keys.has(key)).map(([, change]) => change);
+      if (mine.length === 0) continue;
+      const frame = JSON.stringify({ type: "presence", changes: mine } satisfies ServerEvent);
+      for (const conn of w.conns) if (conn.att.key) sendQuietly(conn.ws, frame);
     }
-    for (const [conn, mine] of each) sendQuietly(conn.ws, JSON.stringify({ type: "presence", changes: mine } satisfies ServerEvent));
   }
 
-  /** What a JSON socket watches from now on: the users a `list` just showed it, and itself ([] to stop). */
+  /** What a JSON socket watches from now on: the users a `list` just showed it ([] to stop). */
   private watch(conn: Conn, users: readonly { name: string }[]): void {
-    for (const key of conn.watching ?? []) {
-      const set = this.watchers.get(key);
-      set?.delete(conn);
-      if (set?.size === 0) this.watchers.delete(key);
+    const old = conn.window;
+    if (old) {
+      old.conns.delete(conn);
+      if (old.conns.size === 0) this.windows.delete(old.id);
+      conn.window = undefined;
     }
-    if (users.length === 0) {
-      conn.watching = undefined;
-      return;
+    if (users.length === 0) return;
+    const keys = users.map((u) => nameKey(u.name));
+    const id = keys.join("\n");
+    let w = this.windows.get(id);
+    if (!w) {
+      w = { id, keys: new Set(keys), conns: new Set() };
+      this.windows.set(id, w);
     }
-    conn.watching = new Set(users.map((u) => nameKey(u.name)));
-    if (conn.att.key) conn.watching.add(conn.att.key);
-    for (const key of conn.watching) {
-      const set = this.watchers.get(key);
-      if (set) set.add(conn);
-      else this.watchers.set(key, new Set([conn]));
-    }
+    w.conns.add(conn);
+    conn.window = w;
   }
 
   /**

@@ -104,6 +104,10 @@ describe("the JSON dialect (subprotocol parley.v1.json)", () => {
     const list = (await next(watcher)) as { type: string; total: number; users: { name: string }[] };
     expect(list).toMatchObject({ type: "users", total: LIST_LIMIT + 6 });
     expect(list.users.map((u) => u.name)).toEqual(["a-watcher", ...names.slice(0, LIST_LIMIT - 1)]);
+    // A second watcher whose list shows the same people (it sorts last): the two share what they watch.
+    const second = await jsonLogin(lobby, "zz-watcher");
+    second.send(JSON.stringify({ type: "list" }));
+    expect(((await next(second)) as { users: { name: string }[] }).users).toEqual(list.users);
 
     // Outside the list: a request between n104 and n103, and a newcomer. Inside it: a request from n000 to n001.
     users.get("n104")!.send("connect n103");
@@ -112,13 +116,15 @@ describe("the JSON dialect (subprotocol parley.v1.json)", () => {
     users.get("n000")!.send("connect n001");
     await users.get("n001")!.expect("n000 is trying to connect with you (y/n)");
 
-    const heard = new Map<string, string>();
-    while (heard.get("n000") !== "pending" || heard.get("n001") !== "pending") {
-      const event = (await watcher.json()) as { type: string; changes: { name: string; status: string }[] };
-      expect(event.type).toBe("presence");
-      for (const change of event.changes) heard.set(change.name, change.status);
+    for (const peer of [watcher, second]) {
+      const heard = new Map<string, string>();
+      while (heard.get("n000") !== "pending" || heard.get("n001") !== "pending") {
+        const event = (await peer.json()) as { type: string; changes: { name: string; status: string }[] };
+        expect(event.type).toBe("presence");
+        for (const change of event.changes) heard.set(change.name, change.status);
+      }
+      expect([...heard.keys()].sort()).toEqual(["n000", "n001"]);
     }
-    expect([...heard.keys()].sort()).toEqual(["n000", "n001"]);
   });
 
   it("sends no presence to text-dialect users", async () => {
