@@ -1,7 +1,8 @@
 // @ts-check
 // One measurement: targets side by side at one size and deflate setting, logged in, paired and relayed through
 // several times in the order A, B, B, A…, so that noise from the rest of the machine falls on both alike.
-// Medians per target, plus the CPU each relayed message cost the server and this client.
+// Medians per target (p50/p99 over every line of the runs), plus the CPU each relayed message cost the server and
+// this client, and logins/s from batches into the same lobbies.
 
 import { closeAll, loginAll, pairAll, relayFlow } from "./clients.mjs";
 import { fmt, median } from "./format.mjs";
@@ -157,8 +158,8 @@ export async function relayRun(dev, s, session) {
   if (serverBefore && serverAfter && serverBefore.runtimePid !== serverAfter.runtimePid) {
     // Every socket dropped with it: this run's losses are the restart's, not the target's. Say so loudly.
     console.error(
-      `\nWARNING: wrangler dev restarted its runtime during a ${session.target.label} run ` +
-        `(workerd ${serverBefore.runtimePid} → ${serverAfter.runtimePid}); wrangler said:\n${dev.output().slice(-3000)}\n`,
+      `\nWARNING: the runtime restarted during a ${session.target.label} run ` +
+        `(workerd ${serverBefore.runtimePid} → ${serverAfter.runtimePid}); it said:\n${dev.output().slice(-3000)}\n`,
     );
   }
   const per = (/** @type {number | undefined} */ before, /** @type {number | undefined} */ after) =>
