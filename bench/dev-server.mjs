@@ -22,6 +22,7 @@ import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { build } from "esbuild";
 import { Log, LogLevel, Miniflare } from "miniflare";
+import { unstable_getMiniflareWorkerOptions } from "wrangler";
 import { ROOT, freePort, startDevServer as startWrangler } from "../scripts/dev-server.mjs";
 
 export { ROOT };
@@ -117,24 +118,6 @@ export async function startDevServer({ snapshot, vars, flags = [], runtime = "mi
 }
 
 /**
- * The bench worker's Durable Object bindings and compatibility date, read from bench/wrangler.toml so that both
- * runtimes serve the same thing.
- * @param {string} toml
- */
-export function benchBindings(toml) {
-  const date = toml.match(/^compatibility_date\s*=\s*"([^"]+)"/m)?.[1];
-  /** @type {Record<string, { className: string, useSQLite: true }>} */
-  const durableObjects = {};
-  for (const block of toml.split(/^\[\[durable_objects\.bindings\]\]$/m).slice(1)) {
-    const name = block.match(/^name\s*=\s*"([^"]+)"/m)?.[1];
-    const className = block.match(/^class_name\s*=\s*"([^"]+)"/m)?.[1];
-    if (name && className) durableObjects[name] = { className, useSQLite: true };
-  }
-  if (!date || Object.keys(durableObjects).length === 0) throw new Error("bench/wrangler.toml: no compatibility_date or no Durable Objects");
-  return { compatibilityDate: date, durableObjects };
-}
-
-/**
  * @param {Snapshot} snapshot
  * @param {Record<string, string>} vars
  * @param {string[]} flags
@@ -153,13 +136,16 @@ async function startMiniflare(snapshot, vars, flags, inspector) {
     write: false,
     logLevel: "error",
   });
+  const fromConfig = unstable_getMiniflareWorkerOptions(join(snapshot.dir, "bench/wrangler.toml")).workerOptions;
   const inspectorPort = inspector ? await freePort() : 0;
   let output = "";
   const mf = new Miniflare({
     modules: true,
     script: bundle.outputFiles[0]?.text ?? "",
-    ...benchBindings(readFileSync(join(snapshot.dir, "bench/wrangler.toml"), "utf8")),
-    compatibilityFlags: flags,
+    // The compatibility date, flags and Durable Object bindings, as wrangler itself reads them from the config.
+    compatibilityDate: fromConfig.compatibilityDate,
+    compatibilityFlags: [...(fromConfig.compatibilityFlags ?? []), ...flags],
+    durableObjects: fromConfig.durableObjects,
     bindings: vars,
     host: "127.0.0.1",
     port: await freePort(),
