@@ -4,6 +4,7 @@
 // verbatim: no parsing, no validation, no rate limit, no storage. Only attachments, so it survives hibernation.
 
 import { DurableObject } from "cloudflare:workers";
+import { closeQuietly, sendQuietly } from "../src/sockets";
 
 interface RelayAttachment {
   /** Also the socket's tag, so a partner can be found again after hibernation. */
@@ -40,13 +41,13 @@ export class Relay extends DurableObject {
 
   override async webSocketMessage(ws: WebSocket, message: string | ArrayBuffer): Promise<void> {
     const partner = this.partners.get(ws);
-    if (partner) return send(partner, message);
+    if (partner) return sendQuietly(partner, message);
     const att = ws.deserializeAttachment() as RelayAttachment;
     if (att.stage === "new") {
       att.name = typeof message === "string" ? message : "?";
       att.stage = "named";
       ws.serializeAttachment(att);
-      return send(ws, `hello ${att.name}`);
+      return sendQuietly(ws, `hello ${att.name}`);
     }
     if (att.stage !== "named") return;
     const other = this.waiting;
@@ -64,8 +65,8 @@ export class Relay extends DurableObject {
     other.serializeAttachment(otherAtt);
     this.partners.set(ws, other);
     this.partners.set(other, ws);
-    send(other, `paired ${att.name}`);
-    send(ws, `paired ${otherAtt.name}`);
+    sendQuietly(other, `paired ${att.name}`);
+    sendQuietly(ws, `paired ${otherAtt.name}`);
   }
 
   override async webSocketClose(ws: WebSocket, code: number, reason: string): Promise<void> {
@@ -83,21 +84,5 @@ export class Relay extends DurableObject {
     this.partners.delete(ws);
     if (partner) this.partners.delete(partner);
     if (this.waiting === ws) this.waiting = null;
-  }
-}
-
-function send(ws: WebSocket, frame: string | ArrayBuffer): void {
-  try {
-    ws.send(frame);
-  } catch {
-    // The partner is gone; its close event cleans up.
-  }
-}
-
-function closeQuietly(ws: WebSocket, code: number, reason: string): void {
-  try {
-    ws.close(code, reason);
-  } catch {
-    // Already closed.
   }
 }

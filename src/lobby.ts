@@ -24,6 +24,7 @@ import {
 } from "./protocol";
 import { checkName } from "./names";
 import { type Bucket, fullBucket, take } from "./rate-limit";
+import { closeQuietly, sendQuietly } from "./sockets";
 import {
   type Input,
   type PendingRequest,
@@ -513,23 +514,5 @@ export class Lobby extends DurableObject<Env> {
     if (this.alarmAt !== null && this.alarmAt <= want) return;
     this.alarmAt = want;
     void this.ctx.storage.setAlarm(want);
-  }
-}
-
-/** Send without caring whether the socket is still there: a dead one's close event (or next relay) departs it. */
-function sendQuietly(ws: WebSocket, frame: string): void {
-  try {
-    ws.send(frame);
-  } catch {
-    // gone
-  }
-}
-
-/** Close without caring whether the socket is already closing or gone. */
-function closeQuietly(ws: WebSocket, code: number, reason: string): void {
-  try {
-    ws.close(code, reason);
-  } catch {
-    // Already closed, or the code was not ours to send: nothing left to do.
   }
 }
