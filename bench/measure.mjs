@@ -61,7 +61,7 @@ const PRESENCE_SETTLE_MS = 700;
  * How many users log in per timed batch: the same at every size, into a lobby (or room) already holding the
  * size's users, so that logins/s shows how a login's cost grows with the number of users present.
  */
-export const LOGIN_BATCH = 200;
+const LOGIN_BATCH = 200;
 
 /**
  * Logs in `n` users in `room`, which exists already; only the logins are timed.
@@ -73,7 +73,7 @@ export const LOGIN_BATCH = 200;
  * @param {boolean} deflate
  * @param {string} prefix  of the users' names, unique in the room
  */
-export async function timedLogins(dev, s, target, room, n, deflate, prefix) {
+async function timedLogins(dev, s, target, room, n, deflate, prefix) {
   const cpuBefore = dev.serverCpu();
   const login = await loginAll(target, { base: dev.ws, room, n, deflate, concurrency: s.concurrency, prefix });
   const cpuAfter = dev.serverCpu();
