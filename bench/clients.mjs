@@ -158,8 +158,8 @@ export function lobbyTarget(dialect, via = "lobby") {
     pairing: "request",
     async login(c) {
       c.send(c.name);
+      // One frame: the welcome and the command summary under it.
       await c.until(`Welcome, ${c.name}!`);
-      await c.until("Commands:");
     },
     say: (body) => body,
     // "alice: 12 345.678": the numbers are read from the end, so the sender's name needs no parsing.

@@ -69,14 +69,18 @@ export class LoadClient {
     this.ws = ws;
     ws.on("message", (data) => {
       const t = performance.now();
-      const ev = decode(String(data), this.rec.dialect);
-      this.rec.recv.push({ t, ev });
-      this.onEvent(this, ev, t);
-      const w = this.waiter;
-      if (w && w.pred(ev)) {
-        this.waiter = null;
-        this.cursor = this.rec.recv.length;
-        w.resolve({ t, ev });
+      // A text-dialect event of several lines is one frame; it is read line by line, as a person reads it.
+      const parts = this.rec.dialect === "text" ? String(data).split("\n") : [String(data)];
+      for (const part of parts) {
+        const ev = decode(part, this.rec.dialect);
+        this.rec.recv.push({ t, ev });
+        this.onEvent(this, ev, t);
+        const w = this.waiter;
+        if (w && w.pred(ev)) {
+          this.waiter = null;
+          this.cursor = this.rec.recv.length;
+          w.resolve({ t, ev });
+        }
       }
     });
     ws.on("close", (code) => {

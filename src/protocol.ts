@@ -13,9 +13,25 @@ export const LIST_LIMIT = 100;
 /** Close codes the server uses; 4xxx are Parley's own. */
 export const CloseCode = {
   normal: 1000,
+  /** The client's own close frame carried a code no endpoint may send (RFC 6455 7.4): answered with this. */
+  protocolError: 1002,
   policy: 1008,
+  /** A frame far over the size limit: the runtime already read it, so at least the socket does not send another. */
+  tooBig: 1009,
   heartbeatTimeout: 4000,
+  /** Silent for IDLE_TIMEOUT_MS, heartbeats included. */
+  idle: 4001,
+  /** Sent more than MAX_UNREAD_BYTES that the client never showed it read (see src/unread.ts). */
+  notReading: 4002,
 } as const;
+
+/**
+ * Whether a close code received from a client is one a client may send: 1000-1003, 1007-1014 and the
+ * application range 3000-4999. 1004, 1005, 1006 and 1015 are never sent on the wire; 1016-2999 are unassigned.
+ */
+export function validCloseCode(code: number): boolean {
+  return (code >= 1000 && code <= 1003) || (code >= 1007 && code <= 1014) || (code >= 3000 && code <= 4999);
+}
 
 export type Status = "available" | "busy" | "pending";
 
@@ -36,7 +52,8 @@ export type ErrorCode =
   | "empty_message"
   | "chat_ended"
   | "too_many_connections"
-  | "too_many_logins";
+  | "too_many_logins"
+  | "bad_check";
 
 /** What a client asks for, whichever dialect it speaks. */
 export type Action =
@@ -49,6 +66,8 @@ export type Action =
   | { type: "list" }
   | { type: "help" }
   | { type: "quit" }
+  /** The answer to a `check`: its token, showing the client read everything sent before it. */
+  | { type: "checked"; token: string }
   /** Input that could not be understood; the rules answer it with an error frame. */
   | { type: "invalid"; code: ErrorCode; message: string };
 
@@ -85,6 +104,10 @@ export interface Limits {
   rateBurst: number;
   /** A socket that has pinged once and then stays silent this long is closed: ping well within it. */
   heartbeatTimeoutMs: number;
+  /** A socket that sends nothing at all, pings included, for this long is closed. */
+  idleTimeoutMs: number;
+  /** Output a client may leave unread; answer every `check` to keep receiving. */
+  maxUnreadBytes: number;
 }
 
 /** What the server tells a client. */
@@ -108,6 +131,8 @@ export type ServerEvent =
   /** JSON dialect only: batched status changes since the last push ("offline" = logged out or gone). */
   | { type: "presence"; changes: PresenceChange[] }
   | { type: "help" }
+  /** The server has sent `unread` characters the client has not shown it read: echo the token to go on. */
+  | { type: "check"; token: string; unread: number }
   | { type: "bye" }
   | { type: "error"; code: ErrorCode; message: string };
 
@@ -148,6 +173,8 @@ export function parseJson(frame: string): Action {
       return typeof v.accept === "boolean" ? { type: "answer", accept: v.accept } : bad('"answer" needs a boolean "accept"');
     case "say":
       return typeof v.text === "string" ? { type: "say", text: v.text } : bad('"say" needs a string "text"');
+    case "checked":
+      return typeof v.token === "string" ? { type: "checked", token: v.token } : bad('"checked" needs the string "token" of the check');
     case "exit":
     case "cancel":
     case "list":
@@ -171,8 +198,13 @@ export function parseJson(frame: string): Action {
 export { COMMAND_SUMMARY, HELP_LINES, cleanForTerminal, messageLine, renderText } from "./text-render.js";
 import { messageLine, renderText } from "./text-render.js";
 
-export function render(event: ServerEvent, dialect: Dialect): string[] {
-  return dialect === "json" ? [JSON.stringify(event)] : renderText(event);
+/**
+ * An event as the one frame it is sent in. In the text dialect an event of several lines (a message with line
+ * breaks, the `list` reply, help) is still one frame, its lines joined by "\n": a frame per line let one 4 KiB
+ * message of line breaks become 4,095 frames in a reader's queue. Empty for an event the dialect does not get.
+ */
+export function render(event: ServerEvent, dialect: Dialect): string {
+  return dialect === "json" ? JSON.stringify(event) : renderText(event).join("\n");
 }
 
 /**

@@ -238,11 +238,11 @@ describe("the relay's shortcuts agree with the general path", () => {
   it.each(lines)("messageFrame(from, %j) is render's one frame in either dialect, or null where text splits or cleans", (text) => {
     for (const from of ["bob", 'b"ob\\', "🙂 ünï"]) {
       const event = { type: "message", from, text } as const;
-      expect(messageFrame(from, text, "json")).toBe(render(event, "json")[0]);
+      expect(messageFrame(from, text, "json")).toBe(render(event, "json"));
       expect(JSON.parse(messageFrame(from, text, "json")!)).toEqual(event);
       const line = messageFrame(from, text, "text");
-      if (line === null) expect(render(event, "text")).not.toEqual([`${from}: ${text}`]);
-      else expect(render(event, "text")).toEqual([line]);
+      if (line === null) expect(render(event, "text")).not.toEqual(`${from}: ${text}`);
+      else expect(render(event, "text")).toEqual(line);
     }
   });
 
@@ -338,6 +338,7 @@ describe("parseJson", () => {
 /** One example of every event; the mapped type makes the compiler flag an event type left out here. */
 const EXAMPLES: { [K in ServerEvent["type"]]: Extract<ServerEvent, { type: K }>[] } = {
   ask_name: [{ type: "ask_name" }],
+  check: [{ type: "check", token: "4821", unread: 131_072 }],
   name_rejected: [
     { type: "name_rejected", name: "Alice", reason: "taken", detail: "someone online already has that name" },
     { type: "name_rejected", name: "al ice", reason: "invalid", detail: "spaces not allowed" },
@@ -507,7 +508,7 @@ describe("renderText", () => {
       expect(renderText({ type: "message", from: "alice", text: `${mark}olleh` })).toEqual(["alice: \uFFFDolleh"]);
     }
     // The JSON dialect carries the text as sent; programs decide how to show it.
-    expect(JSON.parse(render({ type: "message", from: "alice", text: "\u202eolleh" }, "json")[0]!).text).toBe("\u202eolleh");
+    expect(JSON.parse(render({ type: "message", from: "alice", text: "\u202eolleh" }, "json")).text).toBe("\u202eolleh");
   });
 
   it("lists users with statuses, marks the reader, and counts those left out", () => {
@@ -545,21 +546,26 @@ describe("renderText", () => {
 
 describe("render", () => {
   it.each(ALL_EVENTS.map((e) => [e.type, e] as const))(
-    "renders %s as exactly one JSON frame that parses back",
+    "renders %s as one JSON frame that parses back",
     (_, event) => {
-      const frames = render(event, "json");
-      expect(frames).toHaveLength(1);
-      expect(JSON.parse(frames[0]!)).toEqual(event);
+      expect(JSON.parse(render(event, "json"))).toEqual(event);
     },
   );
 
   it("keeps a multi-line message in one JSON frame", () => {
     const event: ServerEvent = { type: "message", from: "alice", text: "one\ntwo" };
-    expect(render(event, "json")).toEqual([JSON.stringify(event)]);
+    expect(render(event, "json")).toEqual(JSON.stringify(event));
   });
 
-  it("renders the text dialect with renderText", () => {
-    for (const event of ALL_EVENTS) expect(render(event, "text")).toEqual(renderText(event));
+  it("renders every text event as one frame, renderText's lines joined by line breaks", () => {
+    for (const event of ALL_EVENTS) expect(render(event, "text")).toEqual(renderText(event).join("\n"));
+  });
+
+  it("renders a message of 4,095 line breaks as one frame, every line under the sender's name", () => {
+    const frame = render({ type: "message", from: "mallory", text: `a${"\n".repeat(4095)}` }, "text");
+    const lines = frame.split("\n");
+    expect(lines).toHaveLength(4096);
+    expect(lines.every((l) => l.startsWith("mallory: "))).toBe(true);
   });
 });
 

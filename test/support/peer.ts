@@ -14,8 +14,13 @@ const matches = (line: string, p: Pattern) =>
   typeof p === "string" ? line.toLowerCase().includes(p.toLowerCase()) : p.test(line);
 
 export class Peer {
-  /** Every frame received, in order. */
+  /**
+   * Every line received, in order. A text-dialect event of several lines is one frame, its lines joined by "\n";
+   * tests read it line by line, as a person at wscat does. A JSON frame never holds a raw line break.
+   */
   readonly received: string[] = [];
+  /** Every frame received, whole. */
+  readonly frames: string[] = [];
   closed: { code: number; reason: string } | null = null;
   private cursor = 0;
   private wake: (() => void) | null = null;
@@ -26,7 +31,9 @@ export class Peer {
     private readonly timeoutMs = 5000,
   ) {
     ws.addEventListener("message", (e) => {
-      this.received.push(typeof e.data === "string" ? e.data : `<binary ${String(e.data)}>`);
+      const frame = typeof e.data === "string" ? e.data : `<binary ${String(e.data)}>`;
+      this.frames.push(frame);
+      this.received.push(...frame.split("\n"));
       this.wake?.();
     });
     ws.addEventListener("close", (e) => {
