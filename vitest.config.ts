@@ -18,6 +18,8 @@ export default defineConfig({
                 // Small caps so the security tests reach them; only requests that carry an Origin or a
                 // CF-Connecting-IP header (those tests) are affected.
                 ALLOWED_ORIGINS: "https://parley.example",
+                // Every test opens a fresh lobby of its own.
+                LOBBY_NAMES: "*",
                 MAX_SOCKETS_PER_IP: "4",
                 LOGINS_PER_MINUTE_PER_IP: "6",
               },

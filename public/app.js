@@ -57,7 +57,11 @@ const ui = {
   peopleTitle: byId("people-title", HTMLElement),
 };
 
-const link = new Link(socketUrl(location), { event: onEvent, state: onLinkState });
+const link = new Link(socketUrl(location), {
+  event: onEvent,
+  state: onLinkState,
+  refused: (reason) => notices.show(reason, "error"),
+});
 const notices = new Notices(byId("notices", HTMLElement));
 const announce = announcer(byId("announcer", HTMLElement));
 const send = (/** @type {ClientAction} */ action) => link.send(action);

@@ -74,7 +74,7 @@ export class Link {
 
   /**
    * @param {string} url
-   * @param {{ event(e: ServerEvent): void, state(s: LinkState): void }} on
+   * @param {{ event(e: ServerEvent): void, state(s: LinkState): void, refused?(reason: string): void }} on
    * @param {Partial<LinkOptions>} [options]
    */
   constructor(url, on, options = {}) {
@@ -145,11 +145,33 @@ export class Link {
       this.#lastHeard = Date.now();
       if (e.data === "pong") return; // the heartbeat's answer, not JSON
       const event = parseEvent(e.data);
-      if (event) this.on.event(event);
+      // The server asks now and then for proof that this page reads what it is sent (a page that stops reading
+      // would make it hold everything): echoing the token is that proof.
+      if (event?.type === "check") this.send({ type: "checked", token: event.token });
+      else if (event) this.on.event(event);
       else console.warn("Parley: ignored a frame that is not a server event", e.data);
     };
     // An error is always followed by a close event; the close decides.
-    ws.onclose = () => this.#lost();
+    ws.onclose = () => {
+      if (this.#state.kind === "connecting") void this.#askWhy();
+      this.#lost();
+    };
+  }
+
+  /**
+   * A socket that never opened may have been refused (too many connections from this address, a full lobby):
+   * a browser's WebSocket cannot read the refusal, so ask the server why, and say so.
+   */
+  async #askWhy() {
+    try {
+      const url = new URL(this.url);
+      url.protocol = url.protocol === "wss:" ? "https:" : "http:";
+      url.pathname = `${url.pathname.replace(/\/$/, "")}/admission`;
+      const answer = await (await fetch(url)).json();
+      if (answer && answer.ok === false && typeof answer.reason === "string") this.on.refused?.(answer.reason);
+    } catch {
+      // No answer either: the network is down, which the backoff already says.
+    }
   }
 
   /** The socket is gone (closed, failed to open, or silent): wait, then try again. */

@@ -79,7 +79,8 @@ export async function startDevServer({ vars = {}, dir, config = "wrangler.toml",
     "--persist-to", join(tmp, "state"),
     "--show-interactive-dev-session=false",
     "--log-level", logLevel,
-    ...Object.entries(vars).flatMap(([k, v]) => ["--var", `${k}:${v}`]),
+    // Tests and tools each open a fresh lobby (?lobby=NAME), which a real deployment does not allow by default.
+    ...Object.entries({ LOBBY_NAMES: "*", ...vars }).flatMap(([k, v]) => ["--var", `${k}:${v}`]),
     ...flags.flatMap((f) => ["--compatibility-flags", f]),
   ];
   // Its own process group, so that stopping it also stops the workerd processes it spawned.

@@ -19,6 +19,12 @@ export interface Config {
   maxSocketsPerIp: number;
   /** Login attempts one client address may make per minute (a bucket of this size, refilled over a minute). */
   loginsPerMinutePerIp: number;
+  /** Open sockets the whole lobby may hold (the runtime's limit is 32,768 per object). */
+  maxSocketsPerLobby: number;
+  /** A socket that sends nothing, heartbeats included, for this long is closed and its name freed. */
+  idleTimeoutMs: number;
+  /** Output a socket may be sent without showing it read it (see src/unread.ts); past it the socket is closed. */
+  maxUnreadBytes: number;
 }
 
 export const DEFAULT_CONFIG: Readonly<Config> = {
@@ -30,17 +36,27 @@ export const DEFAULT_CONFIG: Readonly<Config> = {
   presenceIntervalMs: 500,
   maxSocketsPerIp: 64,
   loginsPerMinutePerIp: 120,
+  maxSocketsPerLobby: 30_000,
+  idleTimeoutMs: 600_000,
+  maxUnreadBytes: 262_144,
 };
 
 /** What `welcome` tells clients of these settings. */
-export function limitsOf(config: Pick<Config, "maxMessageBytes" | "ratePerSecond" | "rateBurst" | "heartbeatTimeoutMs">): Limits {
+export function limitsOf(config: LimitsConfig): Limits {
   return {
     maxMessageBytes: config.maxMessageBytes,
     ratePerSecond: config.ratePerSecond,
     rateBurst: config.rateBurst,
     heartbeatTimeoutMs: config.heartbeatTimeoutMs,
+    idleTimeoutMs: config.idleTimeoutMs,
+    maxUnreadBytes: config.maxUnreadBytes,
   };
 }
+
+export type LimitsConfig = Pick<
+  Config,
+  "maxMessageBytes" | "ratePerSecond" | "rateBurst" | "heartbeatTimeoutMs" | "idleTimeoutMs" | "maxUnreadBytes"
+>;
 
 /** The env var behind each setting; README lists the same table. */
 export const CONFIG_VARS: Record<keyof Config, string> = {
@@ -52,6 +68,9 @@ export const CONFIG_VARS: Record<keyof Config, string> = {
   presenceIntervalMs: "PRESENCE_INTERVAL_MS",
   maxSocketsPerIp: "MAX_SOCKETS_PER_IP",
   loginsPerMinutePerIp: "LOGINS_PER_MINUTE_PER_IP",
+  maxSocketsPerLobby: "MAX_SOCKETS_PER_LOBBY",
+  idleTimeoutMs: "IDLE_TIMEOUT_MS",
+  maxUnreadBytes: "MAX_UNREAD_BYTES",
 };
 
 /**

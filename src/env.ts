@@ -13,6 +13,11 @@ export interface Env {
   PRESENCE_INTERVAL_MS?: string;
   MAX_SOCKETS_PER_IP?: string;
   LOGINS_PER_MINUTE_PER_IP?: string;
+  MAX_SOCKETS_PER_LOBBY?: string;
+  IDLE_TIMEOUT_MS?: string;
+  MAX_UNREAD_BYTES?: string;
+  /** Lobby names `?lobby=` may use besides the default (see lobbyAllowed in index.ts). */
+  LOBBY_NAMES?: string;
   /** Browser origins allowed to open a socket, separated by commas; unset allows all. */
   ALLOWED_ORIGINS?: string;
   /** Tests only: how many random cases the property and fuzz tests run. */

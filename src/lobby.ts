@@ -1,8 +1,10 @@
 // The Lobby Durable Object: a switchboard between hibernatable WebSockets, the rules and storage.
 // Who is logged in on which socket lives in the sockets' attachments; what two users share (chat pairs, pending
-// requests) in SQLite. Both are rebuilt in the constructor, which runs again every time the object wakes.
+// requests) in SQLite (src/store.ts). Both are rebuilt in the constructor, which runs again every time the object
+// wakes.
 
 import { DurableObject } from "cloudflare:workers";
+import { Admission, addressKey } from "./admission";
 import { type Config, readConfig } from "./config";
 import type { Env } from "./env";
 import {
@@ -21,13 +23,12 @@ import {
   parseText,
   render,
   utf8Length,
+  validCloseCode,
 } from "./protocol";
 import { checkName } from "./names";
 import { type Bucket, fullBucket, take } from "./rate-limit";
-import { closeQuietly, sendQuietly } from "./sockets";
 import {
   type Input,
-  type PendingRequest,
   type Session,
   type State,
   type StepResult,
@@ -40,6 +41,10 @@ import {
   statusOf,
   step,
 } from "./rules";
+import { closeQuietly } from "./sockets";
+import { PairStore } from "./store";
+import { QUIET_MS, nextAlarm, silence } from "./timers";
+import { type Unread, answered, checkSent, counted, noneUnread } from "./unread";
 
 /**
  * What a socket carries through hibernation (serializeAttachment, at most 16 KiB; this is ~200 bytes). The users
@@ -54,17 +59,28 @@ export interface Attachment {
   awaitingTarget: boolean;
   /** See Session.chatEndedAt. */
   chatEndedAt?: number;
-  /** Last time the client sent a message, refreshed at most every few seconds (see `touch`). */
+  /** Last time the client sent a frame, refreshed at most every few seconds (see `heard`). */
   heardAt: number;
+  /** The client has sent a heartbeat the Lobby answered itself (the runtime keeps its own timestamp). */
+  pinged?: true;
   /** The client's address (CF-Connecting-IP), for the per-address caps; null where none is known. */
   ip: string | null;
+  /**
+   * The socket has left (quit, dropped, swept): it never comes back as a user, even if its client ignores our
+   * close and the socket is still there when the object wakes.
+   */
+  gone?: true;
 }
 
 interface Conn {
   ws: WebSocket;
   att: Attachment;
+  /** The address its caps count it under (see addressKey). */
+  addr: string | null;
   /** In memory only: a hibernation resets it, and by then the bucket would have refilled anyway. */
   bucket: Bucket;
+  /** Output not yet shown read. In memory only: the runtime keeps no queue for a hibernated object. */
+  unread: Unread;
   /** Where this socket's chat lines go (the rules' chatRoute), as of step `routeAt` (see Lobby.steps). */
   route?: { to: Conn; from: string } | null;
   routeAt?: number;
@@ -85,6 +101,9 @@ interface ListWindow {
 
 export class Lobby extends DurableObject<Env> {
   private readonly config: Config;
+  private readonly store: PairStore;
+  private readonly admission: Admission;
+  /** Every accepted socket until its close event, departed ones included (they still hold a slot). */
   private readonly conns = new Map<string, Conn>();
   private readonly byWs = new WeakMap<WebSocket, Conn>();
   private state!: State;
@@ -92,6 +111,8 @@ export class Lobby extends DurableObject<Env> {
   private steps = 0;
   /** The alarm we last set; null when none is known to be set. */
   private alarmAt: number | null = null;
+  /** Sockets to close once the current delivery is done (a send failed, or a reader fell too far behind). */
+  private readonly doomed: { conn: Conn; code: number; reason: string }[] = [];
   /** Status changes not yet pushed to JSON clients, by user key; the latest change wins. */
   private readonly presence = new Map<string, PresenceChange>();
   private presencePushedAt = 0;
@@ -99,20 +120,19 @@ export class Lobby extends DurableObject<Env> {
   private jsonConns = 0;
   /** The windows JSON sockets watch, by their keys in order. Memory only: a woken Lobby starts with none. */
   private readonly windows = new Map<string, ListWindow>();
-  /** Open sockets per client address, and each address's login bucket (memory only, like the rate buckets). */
-  private readonly socketsByIp = new Map<string, number>();
-  private readonly loginsByIp = new Map<string, Bucket>();
+  /** Whether the runtime answers `ping` (see QUIET_MS), and when a frame last arrived. */
+  private runtimeAnswersPings = true;
+  private lastFrameAt = 0;
+  /** No socket can go idle before this (a lower bound, moved by the sweep). */
+  private idleDue: number | null = null;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
     this.config = readConfig(env as unknown as Record<string, unknown>);
+    this.admission = new Admission(this.config);
     // Heartbeats are answered by the runtime itself, so a pinging client never wakes the object.
     ctx.setWebSocketAutoResponse(new WebSocketRequestResponsePair(PING, PONG));
-    // Storage holds what two users share: who chats with whom, and who asked whom. A login writes nothing here;
-    // the relationships are written when they change (a pairing, an exit, a request and its end).
-    const sql = ctx.storage.sql;
-    sql.exec("CREATE TABLE IF NOT EXISTS peers (key TEXT PRIMARY KEY, peer TEXT NOT NULL)");
-    sql.exec("CREATE TABLE IF NOT EXISTS requests (target TEXT PRIMARY KEY, requester TEXT NOT NULL, deadline INTEGER NOT NULL)");
+    this.store = new PairStore(ctx.storage.sql);
 
     const now = Date.now();
     const sessions = new Map<string, Session>();
@@ -120,63 +140,57 @@ export class Lobby extends DurableObject<Env> {
       const att = ws.deserializeAttachment() as Attachment | null;
       if (!att) continue;
       this.track(ws, att, now);
-      sessions.set(att.sid, { key: att.key, awaitingTarget: att.awaitingTarget, chatEndedAt: att.chatEndedAt });
+      if (!att.gone) sessions.set(att.sid, { key: att.key, awaitingTarget: att.awaitingTarget, chatEndedAt: att.chatEndedAt });
     }
     const users = new Map<string, User>();
     for (const { att } of this.conns.values()) {
-      if (att.key) users.set(att.key, { name: att.name ?? att.key, sid: att.sid, peer: null });
+      if (att.key && !att.gone) users.set(att.key, { name: att.name ?? att.key, sid: att.sid, peer: null });
     }
-    for (const row of sql.exec<{ key: string; peer: string }>("SELECT key, peer FROM peers")) {
+    const { peers, requests } = this.store.load();
+    for (const row of peers) {
       const user = users.get(row.key);
       if (user) user.peer = row.peer;
       // Its socket is gone (a deploy or crash dropped it while the object was down): restore departs it.
       else users.set(row.key, { name: row.key, sid: `gone:${row.key}`, peer: row.peer });
     }
-    const requests = new Map<string, PendingRequest>();
-    for (const row of sql.exec<{ target: string; requester: string; deadline: number }>("SELECT * FROM requests")) {
-      requests.set(row.target, { from: row.requester, deadline: row.deadline });
-    }
     const { state, result } = restore(sessions, users, requests, now, this.config);
     this.state = state;
-    if (sessions.size > 0) {
+    if (this.conns.size > 0) {
       // Only after hibernation or eviction are there sockets at construction time.
       console.log(`Lobby woke: ${sessions.size} sockets, ${state.users.size} users, ${state.requests.size} pending requests`);
     }
     void ctx.blockConcurrencyWhile(async () => {
       this.alarmAt = await ctx.storage.getAlarm();
       this.apply(result, now);
+      this.schedule(now);
     });
   }
 
   override async fetch(request: Request): Promise<Response> {
+    const addr = addressKey(request.headers.get("CF-Connecting-IP"));
+    if (new URL(request.url).pathname.endsWith("/admission")) {
+      // For the web client, whose WebSocket cannot see why an upgrade was refused.
+      const refusal = this.admission.refusal(addr);
+      return Response.json(refusal ? { ok: false, ...refusal } : { ok: true });
+    }
     if (request.headers.get("Upgrade")?.toLowerCase() !== "websocket") {
       return new Response("Parley speaks WebSocket here: try `wscat -c ws://<host>/ws`\n", { status: 426 });
     }
+    // Refused before it is accepted: an accepted socket costs memory until its client lets it go.
+    const refusal = this.admission.refusal(addr);
+    if (refusal) return new Response(`${refusal.reason}\n`, { status: refusal.status, headers: { "Retry-After": "60" } });
     const offered = (request.headers.get("Sec-WebSocket-Protocol") ?? "").split(",").map((p) => p.trim());
     const dialect: Dialect = offered.includes(JSON_SUBPROTOCOL) ? "json" : "text";
     const { 0: client, 1: server } = new WebSocketPair();
     this.ctx.acceptWebSocket(server);
     const now = Date.now();
     const ip = request.headers.get("CF-Connecting-IP");
-    if (ip && (this.socketsByIp.get(ip) ?? 0) >= this.config.maxSocketsPerIp) {
-      // Accepted only to say why: a refused upgrade shows a browser nothing but a failed connection.
-      const refusal: ServerEvent = {
-        type: "error",
-        code: "too_many_connections",
-        message: `Too many connections from your address (at most ${this.config.maxSocketsPerIp}); close one and try again`,
-      };
-      for (const frame of render(refusal, dialect)) server.send(frame);
-      closeQuietly(server, CloseCode.policy, "too many connections");
-      return this.upgraded(client, dialect);
-    }
     const att: Attachment = { sid: crypto.randomUUID(), dialect, key: null, awaitingTarget: false, heardAt: now, ip };
     // Serialized by apply(): "open" marks the new session changed.
     this.track(server, att, now);
+    this.idleDue = Math.min(this.idleDue ?? Infinity, now + this.config.idleTimeoutMs);
     this.run({ type: "open", sid: att.sid }, now);
-    return this.upgraded(client, dialect);
-  }
-
-  private upgraded(client: WebSocket, dialect: Dialect): Response {
+    this.schedule(now);
     return new Response(null, {
       status: 101,
       webSocket: client,
@@ -186,23 +200,24 @@ export class Lobby extends DurableObject<Env> {
 
   override async webSocketMessage(ws: WebSocket, message: string | ArrayBuffer): Promise<void> {
     const conn = this.connOf(ws);
-    if (!conn) return;
+    if (!conn || conn.att.gone) return;
+    const now = Date.now();
     try {
-      const now = Date.now();
-      this.touch(conn, now);
-      if (typeof message !== "string") {
-        return this.reply(conn, "binary_frame", "Binary frames are not supported; send text");
-      }
+      // Every frame, of any kind and size, pays its token first: nothing is answered before the limit is asked.
       const verdict = take(conn.bucket, now, this.config);
+      if (verdict === "flooding") return this.close(conn, CloseCode.policy, "flooding", now);
       if (verdict !== "ok") {
-        this.reply(conn, "rate_limited", "slow down: you are sending messages too fast; this one was not delivered");
-        if (verdict === "flooding") this.drop(conn, CloseCode.policy, "flooding", now);
-        return;
+        return this.reply(conn, "rate_limited", "slow down: you are sending messages too fast; this one was not delivered", now);
       }
-      // Each UTF-16 unit is 1 to 3 bytes: only frames near the limit need counting.
+      this.heard(conn, now, message === PING);
+      if (message === PING) return this.deliverFrame(conn, PONG, now);
+      if (typeof message !== "string") return this.reply(conn, "binary_frame", "Binary frames are not supported; send text", now);
+      // Each UTF-16 unit is 1 to 3 bytes: only frames near the limit need counting. A frame far over the limit
+      // was a waste of the runtime's time to read (it reads up to 32 MiB before we see it): that socket is closed.
       const max = this.config.maxMessageBytes;
+      if (message.length > Math.max(4 * max, 65_536)) return this.close(conn, CloseCode.tooBig, "message too big", now);
       if (message.length > max || (message.length * 3 > max && utf8Length(message) > max)) {
-        return this.reply(conn, "too_big", `Message too long (limit ${max} bytes); it was not delivered`);
+        return this.reply(conn, "too_big", `Message too long (limit ${max} bytes); it was not delivered`, now);
       }
       // Every relayed chat line goes without a step: the same route, reading and wording as the general path
       // (chatRoute, chatLine or parseJson, messageFrame), minus its lookups and allocations. Anything else (exit,
@@ -211,17 +226,18 @@ export class Lobby extends DurableObject<Env> {
         const route = this.routeOf(conn);
         const line = route ? chatLine(message) : null;
         const frame = route && line !== null ? messageFrame(route.from, line, route.to.att.dialect) : null;
-        if (route && frame !== null) return this.sendFrame(route.to, frame, now);
+        if (route && frame !== null) return this.deliverFrame(route.to, frame, now);
       }
       const action =
         conn.att.dialect === "json" ? parseJson(message) : parseText(message, inputMode(this.state, conn.att.sid, now));
       if (action.type === "say" && conn.att.dialect === "json") {
         const route = this.routeOf(conn);
         const frame = route && action.text.trim() !== "" ? messageFrame(route.from, action.text, route.to.att.dialect) : null;
-        if (route && frame !== null) return this.sendFrame(route.to, frame, now);
+        if (route && frame !== null) return this.deliverFrame(route.to, frame, now);
       }
-      if (action.type === "login" && !this.mayTryLogin(conn, now)) {
-        return this.reply(conn, "too_many_logins", "Too many login attempts from your address; try again in a minute");
+      if (action.type === "checked") return this.checked(conn, action.token, now);
+      if (action.type === "login" && !this.state.sessions.get(conn.att.sid)?.key && !this.admission.mayLogin(conn.addr, now)) {
+        return this.reply(conn, "too_many_logins", "Too many login attempts from your address; try again in a minute", now);
       }
       if (action.type === "login") this.reapHolderOf(action.name, now);
       else if (action.type === "connect" && action.to) this.reapHolderOf(action.to, now);
@@ -232,65 +248,55 @@ export class Lobby extends DurableObject<Env> {
       this.run({ type: "action", sid: conn.att.sid, action }, now);
     } catch (err) {
       console.error("webSocketMessage failed", { sid: conn.att.sid, err });
-      this.reply(conn, "bad_action", "The server could not handle that message");
+      this.reply(conn, "bad_action", "The server could not handle that message", now);
     }
   }
 
   override async webSocketClose(ws: WebSocket, code: number, reason: string, _wasClean?: boolean): Promise<void> {
-    this.departed(ws);
-    // Complete the closing handshake; 1005/1006/1015 are reserved and can never be sent back.
-    if (code !== 1005 && code !== 1006 && code !== 1015) closeQuietly(ws, code, reason);
+    this.closed(ws);
+    // Complete the closing handshake: echo a code a client may send, answer one it may not with 1002, and send
+    // nothing back for 1005/1006 (no code, or no close frame at all: the connection is already gone).
+    if (code === 1005 || code === 1006) return;
+    if (validCloseCode(code)) closeQuietly(ws, code, reason);
+    else closeQuietly(ws, CloseCode.protocolError, "invalid close code");
   }
 
   override async webSocketError(ws: WebSocket, error: unknown): Promise<void> {
     console.warn("webSocketError", { sid: this.connOf(ws)?.att.sid, error: String(error) });
-    this.departed(ws);
+    this.closed(ws);
     closeQuietly(ws, 1011, "socket error");
   }
 
   override async alarm(): Promise<void> {
-    this.alarmAt = null;
     this.runTimers(Date.now());
   }
 
-  /** Expire due requests, sweep silent sockets, and set the next alarm. Public so tests can move the clock. */
+  /** Expire due requests, sweep silent sockets, push presence, and set the next alarm. Public so tests can move the clock. */
   runTimers(now: number): void {
     this.run({ type: "tick" }, now);
     this.pushPresence(now);
-    for (const conn of [...this.conns.values()]) this.reapIfSilent(conn, now);
-    this.schedule(now);
+    let idleDue: number | null = null;
+    for (const conn of [...this.conns.values()]) {
+      if (conn.att.gone) continue;
+      const heard = this.reapIfSilent(conn, now);
+      if (heard !== null) idleDue = Math.min(idleDue ?? Infinity, heard + this.config.idleTimeoutMs);
+    }
+    this.idleDue = idleDue;
+    if (!this.runtimeAnswersPings && now - this.lastFrameAt >= QUIET_MS) {
+      this.runtimeAnswersPings = true;
+      this.ctx.setWebSocketAutoResponse(new WebSocketRequestResponsePair(PING, PONG));
+    }
+    this.schedule(now, true);
   }
 
-  /**
-   * A socket that pinged once and then went quiet past the timeout is dead even if no close event came
-   * (workerd#1187): close it and depart it. Clients that never ping rely on close events.
-   */
-  private reapIfSilent(conn: Conn, now: number): boolean {
-    const pinged = this.ctx.getWebSocketAutoResponseTimestamp(conn.ws);
-    if (!pinged || now - Math.max(pinged.getTime(), conn.att.heardAt) <= this.config.heartbeatTimeoutMs) return false;
-    this.drop(conn, CloseCode.heartbeatTimeout, "heartbeat timeout", now);
-    return true;
-  }
-
-  /**
-   * The sweep alarm runs only while someone is in a chat or a request, where a dead socket keeps a partner
-   * waiting. A dead socket of an idle user is reaped when someone needs it: when its name is wanted at login, or
-   * it is asked to chat. So an idle lobby has no alarm at all.
-   */
-  private reapHolderOf(name: string, now: number): void {
-    const check = checkName(name);
-    const holder = check.ok ? this.state.users.get(check.key) : undefined;
-    const conn = holder ? this.conns.get(holder.sid) : undefined;
-    if (conn) this.reapIfSilent(conn, now);
-  }
-
-  // -------------------------------------------------------------------------------------------
+  // ---------------------------------------------------------------------------------------------
+  // Sockets coming and going
 
   private track(ws: WebSocket, att: Attachment, now: number): Conn {
-    const conn: Conn = { ws, att, bucket: fullBucket(this.config, now) };
+    const conn: Conn = { ws, att, addr: addressKey(att.ip), bucket: fullBucket(this.config, now), unread: noneUnread() };
     this.conns.set(att.sid, conn);
-    if (att.dialect === "json") this.jsonConns++;
-    if (att.ip) this.socketsByIp.set(att.ip, (this.socketsByIp.get(att.ip) ?? 0) + 1);
+    this.admission.opened(conn.addr);
+    if (att.dialect === "json" && !att.gone) this.jsonConns++;
     this.byWs.set(ws, conn);
     return conn;
   }
@@ -304,13 +310,40 @@ export class Lobby extends DurableObject<Env> {
     return conn;
   }
 
+  /** The socket's close (or error) event: it leaves, and only now does it stop counting toward the caps. */
+  private closed(ws: WebSocket): void {
+    const conn = this.connOf(ws);
+    if (!conn || this.conns.get(conn.att.sid) !== conn) return;
+    const now = Date.now();
+    this.run({ type: "gone", sid: conn.att.sid }, now);
+    this.conns.delete(conn.att.sid);
+    this.byWs.delete(ws);
+    this.admission.closed(conn.addr);
+  }
+
+  /** Close a socket from our side and treat it as gone at once; its close event later only frees its slot. */
+  private close(conn: Conn, code: number, reason: string, now: number): void {
+    closeQuietly(conn.ws, code, reason);
+    this.run({ type: "gone", sid: conn.att.sid }, now);
+  }
+
   /**
-   * Remember that the client spoke, for the heartbeat sweep. Written to the attachment only when the stored time
-   * is a quarter of the timeout old, so a busy chat costs one small write per socket every few seconds at most.
+   * Remember that the client spoke, for the sweeps. Written to the attachment only when the stored time is a
+   * quarter of the heartbeat timeout old (or on a first heartbeat), so a busy chat costs one small write per
+   * socket every few seconds at most.
    */
-  private touch(conn: Conn, now: number): void {
-    if (now - conn.att.heardAt < this.config.heartbeatTimeoutMs / 4) return;
+  private heard(conn: Conn, now: number, heartbeat: boolean): void {
+    this.lastFrameAt = now;
+    if (this.runtimeAnswersPings) {
+      // Someone is talking: answer pings here, under the rate limit, until the lobby is quiet again.
+      this.runtimeAnswersPings = false;
+      this.ctx.setWebSocketAutoResponse();
+      this.schedule(now);
+    }
+    const firstPing = heartbeat && !conn.att.pinged;
+    if (!firstPing && now - conn.att.heardAt < this.config.heartbeatTimeoutMs / 4) return;
     conn.att.heardAt = now;
+    if (heartbeat) conn.att.pinged = true;
     try {
       conn.ws.serializeAttachment(conn.att);
     } catch {
@@ -318,44 +351,93 @@ export class Lobby extends DurableObject<Env> {
     }
   }
 
-  /** One login attempt from this socket's address, if its bucket allows (a full bucket refills in a minute). */
-  private mayTryLogin(conn: Conn, now: number): boolean {
-    if (!conn.att.ip || this.state.sessions.get(conn.att.sid)?.key) return true;
-    const limit = { ratePerSecond: this.config.loginsPerMinutePerIp / 60, rateBurst: this.config.loginsPerMinutePerIp };
-    let bucket = this.loginsByIp.get(conn.att.ip);
-    if (!bucket) {
-      // Bounded memory: addresses are forgotten wholesale rather than tracked forever.
-      if (this.loginsByIp.size >= 10_000) this.loginsByIp.clear();
-      bucket = fullBucket(limit, now);
-      this.loginsByIp.set(conn.att.ip, bucket);
+  /**
+   * Close a socket that has gone silent (see `silence`) and depart it; otherwise return when it was last heard.
+   * Chrome can leave a closed tab's socket open with no close event (workerd#1187), and a socket that never
+   * speaks must not hold a name for ever.
+   */
+  private reapIfSilent(conn: Conn, now: number): number | null {
+    const runtimePing = this.ctx.getWebSocketAutoResponseTimestamp(conn.ws)?.getTime() ?? null;
+    const pingedAt = runtimePing ?? (conn.att.pinged ? conn.att.heardAt : null);
+    const why = silence(pingedAt, conn.att.heardAt, now, this.config);
+    if (why === "heartbeat") this.close(conn, CloseCode.heartbeatTimeout, "heartbeat timeout", now);
+    else if (why === "idle") this.close(conn, CloseCode.idle, "idle", now);
+    return why ? null : Math.max(pingedAt ?? 0, conn.att.heardAt);
+  }
+
+  /**
+   * The heartbeat sweep runs only while someone is in a chat or a request, where a dead socket keeps a partner
+   * waiting. A dead socket of an idle user is reaped when someone needs it: when its name is wanted at login, or
+   * it is asked to chat.
+   */
+  private reapHolderOf(name: string, now: number): void {
+    const check = checkName(name);
+    const holder = check.ok ? this.state.users.get(check.key) : undefined;
+    const conn = holder ? this.conns.get(holder.sid) : undefined;
+    if (conn) this.reapIfSilent(conn, now);
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Sending: every frame goes through `sendFrame`
+
+  /**
+   * The one way a frame leaves: guarded (a throw means the socket is gone) and counted (see src/unread.ts). A
+   * socket that fails is closed once the current delivery is done, so no caller sees the state change under it.
+   */
+  private sendFrame(conn: Conn, frame: string): boolean {
+    if (frame === "" || conn.att.gone) return false;
+    try {
+      conn.ws.send(frame);
+    } catch {
+      this.doomed.push({ conn, code: 1011, reason: "send failed" });
+      return false;
     }
-    return take(bucket, now, limit) === "ok";
-  }
-
-  private departed(ws: WebSocket): void {
-    const conn = this.connOf(ws);
-    if (conn) this.run({ type: "gone", sid: conn.att.sid }, Date.now());
-  }
-
-  /** Close a socket from our side and treat it as gone at once; its close event later finds nothing to do. */
-  private drop(conn: Conn, code: number, reason: string, now: number): void {
-    closeQuietly(conn.ws, code, reason);
-    this.run({ type: "gone", sid: conn.att.sid }, now);
-  }
-
-  private reply(conn: Conn, code: Extract<ServerEvent, { type: "error" }>["code"], message: string): void {
-    this.sendTo(conn, { type: "error", code, message });
-  }
-
-  private sendTo(conn: Conn, event: ServerEvent): boolean {
-    for (const frame of render(event, conn.att.dialect)) {
-      try {
-        conn.ws.send(frame);
-      } catch {
-        return false;
-      }
-    }
+    const verdict = counted(conn.unread, frame.length, this.config.maxUnreadBytes);
+    if (verdict === "over") this.doomed.push({ conn, code: CloseCode.notReading, reason: "not reading" });
+    else if (verdict === "check") this.sendCheck(conn);
     return true;
+  }
+
+  private sendCheck(conn: Conn): void {
+    const token = randomToken(conn.att.dialect);
+    const frame = render({ type: "check", token, unread: conn.unread.sent }, conn.att.dialect);
+    try {
+      conn.ws.send(frame);
+    } catch {
+      return;
+    }
+    counted(conn.unread, frame.length, this.config.maxUnreadBytes);
+    checkSent(conn.unread, token);
+  }
+
+  private checked(conn: Conn, token: string, now: number): void {
+    const result = answered(conn.unread, token);
+    if (result === "over") return this.close(conn, CloseCode.notReading, "not reading", now);
+    if (result === "wrong") return this.reply(conn, "bad_check", "That is not the code you were sent; type it exactly", now);
+    if (result === "none") return this.reply(conn, "bad_check", "There is no check to answer", now);
+  }
+
+  /** One frame to one socket, then whatever that doomed. */
+  private deliverFrame(conn: Conn, frame: string, now: number): void {
+    this.sendFrame(conn, frame);
+    this.settle(now);
+  }
+
+  private deliver(sid: string, event: ServerEvent, now: number): void {
+    const conn = this.conns.get(sid);
+    if (conn) this.deliverFrame(conn, render(event, conn.att.dialect), now);
+  }
+
+  private reply(conn: Conn, code: Extract<ServerEvent, { type: "error" }>["code"], message: string, now: number): void {
+    this.deliverFrame(conn, render({ type: "error", code, message }, conn.att.dialect), now);
+  }
+
+  /** Close the sockets a delivery doomed. Each close is a departure, which may send and doom more. */
+  private settle(now: number): void {
+    while (this.doomed.length > 0) {
+      const { conn, code, reason } = this.doomed.shift()!;
+      if (!conn.att.gone) this.close(conn, code, reason, now);
+    }
   }
 
   private routeOf(conn: Conn): { to: Conn; from: string } | null {
@@ -367,74 +449,47 @@ export class Lobby extends DurableObject<Env> {
     return conn.route;
   }
 
-  /** One frame to one socket; a send that throws means that socket is gone (case 4). */
-  private sendFrame(conn: Conn, frame: string, now: number): void {
-    try {
-      conn.ws.send(frame);
-    } catch {
-      this.run({ type: "gone", sid: conn.att.sid }, now);
-    }
-  }
-
-  /** One event to one socket; a send that throws means that socket is gone (case 4). */
-  private deliver(sid: string, event: ServerEvent, now: number): void {
-    const conn = this.conns.get(sid);
-    if (conn && !this.sendTo(conn, event)) this.run({ type: "gone", sid }, now);
-  }
+  // ---------------------------------------------------------------------------------------------
+  // The rules' results
 
   private run(input: Input, now: number): void {
     this.apply(step(this.state, input, now, this.config), now);
   }
 
-  /** Deliver the effects, then write what changed. A send that throws means that socket is gone (case 4). */
+  /** Deliver the effects, then write what changed. */
   private apply({ effects, dirty, touched }: StepResult, now: number): void {
     if (dirty.users.size > 0 || dirty.sessions.size > 0 || dirty.requests.size > 0) this.steps++;
-    const failed: string[] = [];
     for (const effect of effects) {
       const conn = this.conns.get(effect.sid);
       if (!conn) continue;
       if (effect.type === "close") closeQuietly(conn.ws, effect.code, effect.reason);
-      else if (!this.sendTo(conn, effect.event)) failed.push(effect.sid);
-      else if (effect.event.type === "users" && conn.att.dialect === "json") this.watch(conn, effect.event.users);
+      else if (this.sendFrame(conn, render(effect.event, conn.att.dialect)) && effect.event.type === "users" && conn.att.dialect === "json") {
+        this.watch(conn, effect.event.users);
+      }
     }
 
-    const sql = this.ctx.storage.sql;
-    for (const key of dirty.users) {
-      const peer = this.state.users.get(key)?.peer;
-      if (peer) sql.exec("INSERT OR REPLACE INTO peers (key, peer) VALUES (?, ?)", key, peer);
-      else sql.exec("DELETE FROM peers WHERE key = ?", key);
-    }
-    for (const target of dirty.requests) {
-      const r = this.state.requests.get(target);
-      if (r) {
-        sql.exec("INSERT OR REPLACE INTO requests (target, requester, deadline) VALUES (?, ?, ?)", target, r.from, r.deadline);
-      } else sql.exec("DELETE FROM requests WHERE target = ?", target);
-    }
+    for (const key of dirty.users) this.store.setPeer(key, this.state.users.get(key)?.peer ?? null);
+    for (const target of dirty.requests) this.store.setRequest(target, this.state.requests.get(target) ?? null);
+    if (dirty.users.size > 0 || dirty.requests.size > 0) this.store.dropIfEmpty();
     for (const sid of dirty.sessions) {
       const conn = this.conns.get(sid);
+      if (!conn || conn.att.gone) continue;
       const session = this.state.sessions.get(sid);
-      if (!conn) continue;
-      if (!session) {
-        // Gone: frames still queued behind its close find nothing and get no answer.
-        this.conns.delete(sid);
-        this.byWs.delete(conn.ws);
+      if (session) {
+        conn.att.key = session.key;
+        conn.att.name = session.key ? this.state.users.get(session.key)?.name : undefined;
+        conn.att.awaitingTarget = session.awaitingTarget;
+        conn.att.chatEndedAt = session.chatEndedAt;
+      } else {
+        // Departed. Marked so, it stays out of the users however long its client keeps the socket open.
+        conn.att.gone = true;
         this.watch(conn, []);
         if (conn.att.dialect === "json") this.jsonConns--;
-        if (conn.att.ip) {
-          const left = (this.socketsByIp.get(conn.att.ip) ?? 1) - 1;
-          if (left > 0) this.socketsByIp.set(conn.att.ip, left);
-          else this.socketsByIp.delete(conn.att.ip);
-        }
-        continue;
       }
-      conn.att.key = session.key;
-      conn.att.name = session.key ? this.state.users.get(session.key)?.name : undefined;
-      conn.att.awaitingTarget = session.awaitingTarget;
-      conn.att.chatEndedAt = session.chatEndedAt;
       try {
         conn.ws.serializeAttachment(conn.att);
       } catch {
-        failed.push(sid);
+        if (session) this.doomed.push({ conn, code: 1011, reason: "send failed" });
       }
     }
     for (const [key, name] of this.jsonConns > 0 ? touched : []) {
@@ -442,7 +497,7 @@ export class Lobby extends DurableObject<Env> {
     }
     if (this.presence.size > 0) this.pushPresence(now);
     if (dirty.users.size > 0 || dirty.requests.size > 0) this.schedule(now);
-    for (const sid of failed) this.run({ type: "gone", sid }, now);
+    this.settle(now);
   }
 
   /**
@@ -462,15 +517,16 @@ export class Lobby extends DurableObject<Env> {
     this.presencePushedAt = now;
     if (this.state.users.size <= LIST_LIMIT) {
       const frame = JSON.stringify({ type: "presence", changes: changes.map(([, c]) => c) } satisfies ServerEvent);
-      for (const conn of this.conns.values()) if (conn.att.dialect === "json" && conn.att.key) sendQuietly(conn.ws, frame);
-      return;
+      for (const conn of this.conns.values()) if (conn.att.dialect === "json" && conn.att.key) this.sendFrame(conn, frame);
+    } else {
+      for (const w of this.windows.values()) {
+        const mine = changes.filter(([key]) => w.keys.has(key)).map(([, change]) => change);
+        if (mine.length === 0) continue;
+        const frame = JSON.stringify({ type: "presence", changes: mine } satisfies ServerEvent);
+        for (const conn of w.conns) if (conn.att.key) this.sendFrame(conn, frame);
+      }
     }
-    for (const w of this.windows.values()) {
-      const mine = changes.filter(([key]) => w.keys.has(key)).map(([, change]) => change);
-      if (mine.length === 0) continue;
-      const frame = JSON.stringify({ type: "presence", changes: mine } satisfies ServerEvent);
-      for (const conn of w.conns) if (conn.att.key) sendQuietly(conn.ws, frame);
-    }
+    this.settle(now);
   }
 
   /** What a JSON socket watches from now on: the users a `list` just showed it ([] to stop). */
@@ -493,26 +549,42 @@ export class Lobby extends DurableObject<Env> {
     conn.window = w;
   }
 
-  /**
-   * One alarm serves every timer: the earliest request deadline, the next presence push and, while anyone is in a
-   * chat or a request, the heartbeat sweep (see reapHolderOf). Only ever moved earlier here; when it fires it sets the next one, or none when the lobby is empty.
-   */
   private anyoneEngaged(): boolean {
     if (this.state.requests.size > 0) return true;
     for (const user of this.state.users.values()) if (user.peer) return true;
     return false;
   }
 
-  private schedule(now: number): void {
-    const candidates = [
-      nextDeadline(this.state),
-      this.anyoneEngaged() ? now + Math.max(1000, this.config.heartbeatTimeoutMs / 3) : null,
-      this.presence.size > 0 ? this.presencePushedAt + this.config.presenceIntervalMs : null,
-    ].filter((t): t is number => t !== null);
-    if (candidates.length === 0) return;
-    const want = Math.min(...candidates);
-    if (this.alarmAt !== null && this.alarmAt <= want) return;
+  /**
+   * Set the alarm for the earliest timer (see nextAlarm). Between timer runs it is only ever moved earlier; a
+   * timer run (`exact`) sets it to what is due next, or deletes it.
+   */
+  private schedule(now: number, exact = false): void {
+    const want = nextAlarm(
+      {
+        requestDeadline: nextDeadline(this.state),
+        engaged: this.anyoneEngaged(),
+        presenceDue: this.presence.size > 0 ? this.presencePushedAt + this.config.presenceIntervalMs : null,
+        idleDue: this.idleDue,
+        quietDue: this.runtimeAnswersPings ? null : this.lastFrameAt + QUIET_MS,
+      },
+      now,
+      this.config.heartbeatTimeoutMs,
+    );
+    if (exact && want === null) {
+      if (this.alarmAt !== null) void this.ctx.storage.deleteAlarm();
+      this.alarmAt = null;
+      return;
+    }
+    if (want === null || (!exact && this.alarmAt !== null && this.alarmAt <= want)) return;
     this.alarmAt = want;
     void this.ctx.storage.setAlarm(want);
   }
+}
+
+/** A check's token: 128 random bits for programs, four digits for a person to type (three tries; see unread.ts). */
+function randomToken(dialect: Dialect): string {
+  const bytes = crypto.getRandomValues(new Uint8Array(dialect === "json" ? 16 : 2));
+  if (dialect === "text") return String((((bytes[0]! << 8) | bytes[1]!) % 9000) + 1000);
+  return [...bytes].map((b) => b.toString(16).padStart(2, "0")).join("");
 }

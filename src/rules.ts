@@ -2,7 +2,7 @@
 // No sockets, storage or clocks: `step` takes the state, one input and the time, updates the state and returns
 // the effects, so every case of the seed is unit-tested directly and the Lobby only moves bytes.
 
-import { type Config, limitsOf } from "./config";
+import { type Config, type LimitsConfig, limitsOf } from "./config";
 import {
   type Action,
   type ErrorCode,
@@ -93,7 +93,7 @@ const NOTHING: ReadonlySet<string> = new Set();
 const NOBODY: ReadonlyMap<string, string> = new Map();
 
 /** What the rules need of the config: the request timeout, and the limits they tell a user at `welcome`. */
-export type RulesConfig = Pick<Config, "requestTimeoutMs" | "maxMessageBytes" | "ratePerSecond" | "rateBurst" | "heartbeatTimeoutMs">;
+export type RulesConfig = Pick<Config, "requestTimeoutMs"> & LimitsConfig;
 
 export function emptyState(): State {
   return { users: new Map(), requests: new Map(), outgoing: new Map(), sessions: new Map() };
@@ -260,6 +260,8 @@ class Turn {
       return this.depart(sid);
     }
     if (action.type === "invalid") return this.invalid(sid, session, action.code, action.message);
+    // The Lobby answers checks itself (src/unread.ts): they concern the socket, not the matchmaking.
+    if (action.type === "checked") return;
     if (!session.key) {
       if (action.type === "login") return this.login(sid, session, action.name);
       return this.error(sid, "not_logged_in", "Please enter a username first");

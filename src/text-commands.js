@@ -85,6 +85,9 @@ function parseCommand(text) {
   const space = trimmed.search(/\s/);
   const word = (space < 0 ? trimmed : trimmed.slice(0, space)).toLowerCase();
   const rest = space < 0 ? "" : trimmed.slice(space + 1).trim();
+  if (word === "ok") {
+    return rest ? { type: "checked", token: rest } : { type: "invalid", code: "bad_check", message: "Type ok and the code you were given" };
+  }
   // Only connect takes an argument: "quit teasing me" or "no way" is a sentence, not a command.
   if (rest && word !== "connect" && word !== "c" && COMMAND_WORDS.has(word)) {
     return {

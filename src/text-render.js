@@ -117,6 +117,10 @@ export function renderText(e) {
       return HELP_LINES;
     case "presence":
       return []; // text users ask with `list` instead
+    case "check":
+      return [
+        `You have been sent ${Math.round(e.unread / 1024)} KiB without showing that you read it; type /ok ${e.token} to keep receiving (the connection closes if much more goes unread)`,
+      ];
     case "bye":
       return ["Goodbye"];
     case "error":

@@ -15,6 +15,9 @@ describe("readConfig", () => {
       presenceIntervalMs: 500,
       maxSocketsPerIp: 64,
       loginsPerMinutePerIp: 120,
+      maxSocketsPerLobby: 30_000,
+      idleTimeoutMs: 600_000,
+      maxUnreadBytes: 262_144,
     });
   });
 
@@ -29,6 +32,9 @@ describe("readConfig", () => {
         PRESENCE_INTERVAL_MS: "250",
         MAX_SOCKETS_PER_IP: "8",
         LOGINS_PER_MINUTE_PER_IP: "30",
+        MAX_SOCKETS_PER_LOBBY: "100",
+        IDLE_TIMEOUT_MS: "90000",
+        MAX_UNREAD_BYTES: "65536",
       }),
     ).toEqual({
       maxMessageBytes: 1024,
@@ -39,6 +45,9 @@ describe("readConfig", () => {
       presenceIntervalMs: 250,
       maxSocketsPerIp: 8,
       loginsPerMinutePerIp: 30,
+      maxSocketsPerLobby: 100,
+      idleTimeoutMs: 90_000,
+      maxUnreadBytes: 65_536,
     });
   });
 

@@ -1,6 +1,11 @@
 import { runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { describe, expect, it, vi } from "vitest";
+import { QUIET_MS } from "../src/timers";
 import { chatting, freshLobby, lobbyStub, login, requested } from "./support/lobby";
+
+/** Let the lobby's quiet period pass, so that the runtime answers pings again (see QUIET_MS). */
+const quiet = (lobby: string) =>
+  runInDurableObject(lobbyStub(lobby), (instance) => instance.runTimers(Date.now() + QUIET_MS));
 
 describe("timers: request expiry and the heartbeat sweep (one alarm)", () => {
   it("sets an alarm no later than the request's deadline", async () => {
@@ -35,9 +40,10 @@ describe("timers: request expiry and the heartbeat sweep (one alarm)", () => {
     await bob.expect("You are now connected with alice");
   });
 
-  it("answers ping with pong from the runtime and records the heartbeat", async () => {
+  it("answers ping with pong from the runtime once the lobby is quiet, and records the heartbeat", async () => {
     const lobby = freshLobby();
     const alice = await login(lobby, "alice");
+    await quiet(lobby);
     alice.send("ping");
     await alice.expect(/^pong$/);
     const pinged = await runInDurableObject(lobbyStub(lobby), (_lobby, state) =>
@@ -46,9 +52,10 @@ describe("timers: request expiry and the heartbeat sweep (one alarm)", () => {
     expect(pinged).toEqual([true]);
   });
 
-  it("never runs the Lobby's message handler for a heartbeat", async () => {
+  it("never runs the Lobby's message handler for a heartbeat in a quiet lobby", async () => {
     const lobby = freshLobby();
     const alice = await login(lobby, "alice");
+    await quiet(lobby);
     const stub = lobbyStub(lobby);
     const spy = await runInDurableObject(stub, (instance) => vi.spyOn(instance, "webSocketMessage"));
     for (let i = 0; i < 50; i++) {
@@ -59,6 +66,17 @@ describe("timers: request expiry and the heartbeat sweep (one alarm)", () => {
     alice.send("list");
     await alice.expect("1 online:");
     expect(spy).toHaveBeenCalledTimes(1);
+  });
+
+  it("answers pings itself while the lobby is active, under the rate limit, so a ping flood costs its socket", async () => {
+    const lobby = freshLobby();
+    const [alice, bob] = await chatting(lobby, "alice", "bob");
+    alice.send("ping");
+    await alice.expect(/^pong$/);
+    for (let i = 0; i < 200; i++) bob.send("ping");
+    await bob.until("slow down");
+    expect(await bob.waitClosed()).toEqual({ code: 1008, reason: "flooding" });
+    await alice.until("bob has left the chat (disconnected)");
   });
 
   it("sweeps a socket that pinged and then went silent, and tells its partner", async () => {
@@ -74,22 +92,32 @@ describe("timers: request expiry and the heartbeat sweep (one alarm)", () => {
     await alice.expect("bob has left the chat (disconnected)");
   });
 
-  it("leaves alone a client that never pings: it relies on close events", async () => {
+  it("holds a client that never pings to the idle timeout only (10 minutes), then frees its name", async () => {
     const lobby = freshLobby();
     const [alice, bob] = await chatting(lobby, "alice", "bob");
-    await runInDurableObject(lobbyStub(lobby), (instance) => instance.runTimers(Date.now() + 3_600_000));
+    await runInDurableObject(lobbyStub(lobby), (instance) => instance.runTimers(Date.now() + 9 * 60_000));
     alice.send("still here");
     await bob.expect("alice: still here");
+    await runInDurableObject(lobbyStub(lobby), (instance) => instance.runTimers(Date.now() + 10 * 60_000 + 1000));
+    expect(await bob.waitClosed()).toEqual({ code: 4001, reason: "idle" });
+    expect(await alice.waitClosed()).toEqual({ code: 4001, reason: "idle" });
+    const again = await login(lobby, "alice");
+    again.send("list");
+    await again.expect("1 online:");
   });
 
-  it("sets no alarm for an idle lobby, however many are logged in, and sweeps while a chat is on", async () => {
+  it("gives an idle lobby no alarm but the idle sweep, however many are logged in, and sweeps while a chat is on", async () => {
     const lobby = freshLobby();
     const stub = lobbyStub(lobby);
     const alarm = () => runInDurableObject(stub, (_lobby, state) => state.storage.getAlarm());
     for (const name of ["alice", "bob", "carol"]) await login(lobby, name);
-    expect(await alarm()).toBeNull();
+    // Right after a frame the alarm ends the quiet period (QUIET_MS); after it, only the idle sweep is left.
+    const before = Date.now();
+    expect(await alarm()).toBeLessThanOrEqual(before + QUIET_MS);
+    await quiet(lobby);
+    expect(await alarm()).toBeGreaterThanOrEqual(before + 10 * 60_000 - 1000);
     await chatting(lobby, "dave", "erin");
-    expect(await alarm()).not.toBeNull();
+    expect(await alarm()).toBeLessThanOrEqual(Date.now() + 15_000);
   });
 
   it("clears the alarm once the lobby is empty", async () => {
@@ -98,8 +126,8 @@ describe("timers: request expiry and the heartbeat sweep (one alarm)", () => {
     alice.close(1000, "bye");
     await alice.waitClosed();
     const stub = lobbyStub(lobby);
-    // The sweep alarm set at login fires and finds nobody: no further alarm is set.
-    await runDurableObjectAlarm(stub);
+    // The alarm set at login (the quiet period, the idle sweep) fires and finds nobody: no further alarm is set.
+    await quiet(lobby);
     expect(await runInDurableObject(stub, (_lobby, state) => state.storage.getAlarm())).toBeNull();
   });
 });

@@ -124,11 +124,16 @@ describe("logging in", () => {
   it("tells the user the server's limits with the welcome, as configured", () => {
     const state = emptyState();
     open(state, "s1");
-    const config = { ...CONFIG, maxMessageBytes: 1000, ratePerSecond: 0.5, rateBurst: 3, heartbeatTimeoutMs: 9000 };
-    const result = step(state, { type: "action", sid: "s1", action: { type: "login", name: "alice" } }, NOW, config);
-    expect(eventsTo(result, "s1")).toEqual([
-      { type: "welcome", name: "alice", limits: { maxMessageBytes: 1000, ratePerSecond: 0.5, rateBurst: 3, heartbeatTimeoutMs: 9000 } },
-    ]);
+    const limits = {
+      maxMessageBytes: 1000,
+      ratePerSecond: 0.5,
+      rateBurst: 3,
+      heartbeatTimeoutMs: 9000,
+      idleTimeoutMs: 60_000,
+      maxUnreadBytes: 5000,
+    };
+    const result = step(state, { type: "action", sid: "s1", action: { type: "login", name: "alice" } }, NOW, { ...CONFIG, ...limits });
+    expect(eventsTo(result, "s1")).toEqual([{ type: "welcome", name: "alice", limits }]);
   });
 
   it("welcomes a valid name and records the user", () => {

@@ -43,7 +43,7 @@ describe("cross-site WebSocket hijacking (ALLOWED_ORIGINS = https://parley.examp
 });
 
 describe("per-address caps (MAX_SOCKETS_PER_IP = 4, LOGINS_PER_MINUTE_PER_IP = 6 in these tests)", () => {
-  it("refuses a fifth socket from one address with a reason and 1008, and frees the slot when one closes", async () => {
+  it("refuses a fifth socket from one address before accepting it (429 and why), and frees the slot on its close event", async () => {
     const lobby = freshLobby();
     const from = (ip: string) => ({ headers: { "CF-Connecting-IP": ip } });
     const four = [];
@@ -52,9 +52,12 @@ describe("per-address caps (MAX_SOCKETS_PER_IP = 4, LOGINS_PER_MINUTE_PER_IP = 6
       await peer.expect("username");
       four.push(peer);
     }
-    const fifth = await open(lobby, "fifth", from("203.0.113.7"));
-    await fifth.expect("Too many connections from your address (at most 4)");
-    expect(await fifth.waitClosed()).toEqual({ code: 1008, reason: "too many connections" });
+    await expect(open(lobby, "fifth", from("203.0.113.7"))).rejects.toThrow(
+      /upgrade failed: 429 Too many connections from your address \(at most 4\)/,
+    );
+    // The web client cannot read a refused upgrade's status, so it asks why here.
+    const why = await SELF.fetch(`http://parley.test/ws/admission?lobby=${lobby}`, from("203.0.113.7"));
+    expect(await why.json()).toMatchObject({ ok: false, status: 429, reason: expect.stringContaining("at most 4") });
 
     const elsewhere = await open(lobby, "elsewhere", from("198.51.100.1"));
     await elsewhere.expect("username");

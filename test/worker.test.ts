@@ -1,4 +1,5 @@
 import { SELF } from "cloudflare:test";
+import { lobbyAllowed } from "../src/index";
 import { describe, expect, it } from "vitest";
 
 describe("the worker", () => {
@@ -33,5 +34,17 @@ describe("the worker", () => {
     const res = await SELF.fetch("http://parley.test/");
     expect(res.status).toBe(200);
     expect(await res.text()).toContain("Parley");
+  });
+
+  it("opens a named lobby only where LOBBY_NAMES allows it (names, prefix*, *), the default lobby always", () => {
+    expect(lobbyAllowed("lobby", undefined)).toBe(true);
+    expect(lobbyAllowed("lobby", "")).toBe(true);
+    expect(lobbyAllowed("team", undefined)).toBe(false);
+    expect(lobbyAllowed("team", "")).toBe(false);
+    expect(lobbyAllowed("team", "team, other")).toBe(true);
+    expect(lobbyAllowed("teams", "team")).toBe(false);
+    expect(lobbyAllowed("t-123", "t-*")).toBe(true);
+    expect(lobbyAllowed("x-123", "t-*")).toBe(false);
+    expect(lobbyAllowed("anything", "*")).toBe(true);
   });
 });

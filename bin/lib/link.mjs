@@ -76,7 +76,9 @@ export function openLink(url, handlers, heartbeat = HEARTBEAT) {
     const text = isBinary ? null : data.toString();
     if (text === PONG) return;
     const event = text === null ? null : parseEvent(text);
-    if (event) handlers.onEvent(event);
+    // Proof that this client reads what it is sent (see src/unread.ts): echo the check's token at once.
+    if (event?.type === "check") sendRaw(JSON.stringify({ type: "checked", token: event.token }));
+    else if (event) handlers.onEvent(event);
     else handlers.onUnreadable(text ?? "<binary frame>");
   });
 

@@ -20,7 +20,8 @@ export function freshLobby(): string {
 export async function open(
   lobby: string,
   label: string,
-  opts: { json?: boolean; headers?: Record<string, string> } = {},
+  /** `halfOpen`: the client does not answer the server's close frame (as a misbehaving client may not). */
+  opts: { json?: boolean; headers?: Record<string, string>; halfOpen?: boolean } = {},
 ): Promise<Peer> {
   const headers: Record<string, string> = { Upgrade: "websocket", ...opts.headers };
   if (opts.json) headers["Sec-WebSocket-Protocol"] = JSON_SUBPROTOCOL;
@@ -29,13 +30,13 @@ export async function open(
   const ws = res.webSocket;
   const peer = new Peer(label, ws);
   opened.push(peer);
-  ws.accept();
+  ws.accept(opts.halfOpen ? { allowHalfOpen: true } : undefined);
   return peer;
 }
 
 /** Opens a text-dialect socket and logs in as `name`, consuming the greeting. */
-export async function login(lobby: string, name: string): Promise<Peer> {
-  const peer = await open(lobby, name);
+export async function login(lobby: string, name: string, opts: Parameters<typeof open>[2] = {}): Promise<Peer> {
+  const peer = await open(lobby, name, opts);
   await peer.expect("username");
   peer.send(name);
   await peer.expect(`Welcome, ${name}`);
