@@ -4,6 +4,8 @@
 
 import { performance } from "node:perf_hooks";
 import WebSocket from "ws";
+import { JSON_SUBPROTOCOL } from "../public/wire/protocol.js";
+import { say } from "../public/wire/text.js";
 
 /** How long one expected frame may take before the benchmark gives up with an explanation. */
 const FRAME_TIMEOUT_MS = 30_000;
@@ -109,7 +111,6 @@ export class Client {
  * @property {(frame: string) => string | null} hear  a relayed chat line's text, or null for any other frame
  */
 
-const JSON_SUBPROTOCOL = "parley.v1.json";
 
 /** The bench worker's routes to the Lobby class and its bench-only variants, with their labels. */
 export const LOBBY_ROUTES = {
@@ -159,7 +160,7 @@ export function lobbyTarget(dialect, via = "lobby") {
     async login(c) {
       c.send(c.name);
       // One frame: the welcome and the command summary under it.
-      await c.until(`Welcome, ${c.name}!`);
+      await c.until(say("welcome", { name: c.name }));
     },
     say: (body) => body,
     // "alice: 12 345.678": the numbers are read from the end, so the sender's name needs no parsing.

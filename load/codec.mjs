@@ -2,10 +2,12 @@
 // Both of Parley's dialects from a load client's side: encode the few actions it sends, and read every frame it
 // receives into one event shape, so the driver and the checker never care which dialect a client speaks.
 
-/** @typedef {import("../src/protocol.ts").ServerEvent} ServerEvent */
+import { JSON_SUBPROTOCOL, PONG } from "../public/wire/protocol.js";
+import { readLine } from "../public/wire/text.js";
 
-// Named in src/protocol.ts (JSON_SUBPROTOCOL); plain node cannot import .ts, so it is repeated here.
-export const JSON_SUBPROTOCOL = "parley.v1.json";
+export { JSON_SUBPROTOCOL };
+
+/** @typedef {import("../public/wire/protocol.js").ServerEvent} ServerEvent */
 
 /** @typedef {"text" | "json"} Dialect */
 
@@ -64,48 +66,66 @@ export function encode(action, dialect) {
  * @returns {Ev}
  */
 export function decode(frame, dialect) {
-  if (frame === "pong") return { type: "pong" };
+  if (frame === PONG) return { type: "pong" };
   return dialect === "json" ? decodeJson(frame) : decodeText(frame);
 }
 
-const NAME = "[\\p{L}\\p{N}_.-]+";
-const MESSAGE = new RegExp(`^(${NAME}): (.*)$`, "su");
-
-/** @type {[RegExp, (m: RegExpMatchArray) => Ev][]} */
-const TEXT_LINES = [
-  [/^Please enter a username:$/, () => ({ type: "ask_name" })],
-  [new RegExp(`^Welcome, (${NAME})!$`, "u"), (m) => ({ type: "welcome", name: m[1] })],
-  [/^Username .* is taken$/su, () => ({ type: "name_rejected", reason: "taken" })],
-  [/^That username is not allowed: /, () => ({ type: "name_rejected", reason: "invalid" })],
-  [new RegExp(`^Waiting for (${NAME}) to answer `, "u"), (m) => ({ type: "request_sent", to: m[1] })],
-  [new RegExp(`^(${NAME}) is trying to connect with you \\(y/n\\)$`, "u"), (m) => ({ type: "incoming_request", from: m[1] })],
-  [new RegExp(`^You are now connected with (${NAME})$`, "u"), (m) => ({ type: "connected", with: m[1] })],
-  [new RegExp(`^(${NAME}) has left the chat \\(disconnected\\)$`, "u"), (m) => ({ type: "partner_left", name: m[1], reason: "disconnected" })],
-  [new RegExp(`^(${NAME}) has left the chat$`, "u"), (m) => ({ type: "partner_left", name: m[1], reason: "exit" })],
-  [new RegExp(`^You left the chat with (${NAME})$`, "u"), (m) => ({ type: "you_left", with: m[1] })],
-  [/^Goodbye$/, () => ({ type: "bye" })],
-  [/^Unknown command "(.*)"\. Type help/su, (m) => ({ type: "error", code: "unknown_command", message: m[0], echo: m[1] })],
-  [/^Please answer y\/n/, (m) => ({ type: "error", code: "bad_answer", message: m[0] })],
-  [/^You are not in a chat; type connect/, (m) => ({ type: "error", code: "not_in_chat", message: m[0] })],
-  [/^Your chat has just ended, so that line was not sent/, (m) => ({ type: "error", code: "chat_ended", message: m[0] })],
-  [/^slow down/, (m) => ({ type: "error", code: "rate_limited", message: m[0] })],
-];
+/**
+ * The errors the load reads by their sentence (the text dialect carries no code), with the code the JSON dialect
+ * gives them.
+ * @type {Partial<Record<import("../public/wire/text.js").Sentence, string>>}
+ */
+const ERROR_SENTENCES = {
+  unknown_command: "unknown_command",
+  takes_nothing: "unknown_command",
+  answer_y_n: "bad_answer",
+  answer_y_n_to: "bad_answer",
+  not_in_chat: "not_in_chat",
+  chat_ended: "chat_ended",
+  rate_limited: "rate_limited",
+};
 
 /**
- * The text dialect is one line per frame, worded for people; the load's names never contain a space or a colon,
- * so a chat line (`alice: text`) cannot be mistaken for a server line, except the command summary after Welcome.
+ * One line of the text dialect, read with the server's own sentences (readLine in public/wire/text.js).
  * @param {string} line
  * @returns {Ev}
  */
 export function decodeText(line) {
-  if (line.startsWith("Commands: ")) return { type: "info" };
-  const m = MESSAGE.exec(line);
-  if (m) return { type: "message", from: m[1], text: m[2] };
-  for (const [re, make] of TEXT_LINES) {
-    const hit = re.exec(line);
-    if (hit) return make(hit);
+  const read = readLine(line);
+  if (!read) return { type: "other", raw: line.slice(0, 200) };
+  const f = read.fields;
+  const code = ERROR_SENTENCES[read.sentence];
+  if (code) return { type: "error", code, message: line, ...(f.word !== undefined ? { echo: f.word } : {}) };
+  switch (read.sentence) {
+    case "ask_name":
+      return { type: "ask_name" };
+    case "bye":
+      return { type: "bye" };
+    case "welcome":
+      return { type: "welcome", name: /** @type {string} */ (f.name) };
+    case "name_taken":
+    case "name_confusable":
+      return { type: "name_rejected", reason: "taken" };
+    case "name_invalid":
+      return { type: "name_rejected", reason: "invalid" };
+    case "request_sent":
+      return { type: "request_sent", to: /** @type {string} */ (f.to) };
+    case "incoming_request":
+      return { type: "incoming_request", from: /** @type {string} */ (f.from) };
+    case "connected":
+      return { type: "connected", with: /** @type {string} */ (f.with) };
+    case "message":
+      return { type: "message", from: /** @type {string} */ (f.from), text: /** @type {string} */ (f.text) };
+    case "partner_exited":
+    case "partner_dropped":
+      return { type: "partner_left", name: /** @type {string} */ (f.name), reason: read.sentence === "partner_exited" ? "exit" : "disconnected" };
+    case "you_left":
+      return { type: "you_left", with: /** @type {string} */ (f.with) };
+    case "commands":
+      return { type: "info" };
+    default:
+      return { type: "other", raw: line.slice(0, 200) };
   }
-  return { type: "other", raw: line.slice(0, 200) };
 }
 
 /**

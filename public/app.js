@@ -8,9 +8,9 @@ import { checkName, socketUrl } from "./names.js";
 import { announcer, Notices } from "./notices.js";
 import { People } from "./people.js";
 import { RequestDialog } from "./request-dialog.js";
-import { chatLine, noticeFor, rejectedName, secondsLeft } from "./texts.js";
+import { noticeFor, rejectedName, secondsLeft, transcriptLine } from "./texts.js";
 
-/** @typedef {import("../src/protocol").ServerEvent} ServerEvent */
+/** @typedef {import("./wire/protocol.js").ServerEvent} ServerEvent */
 /** @typedef {import("./connection.js").LinkState} LinkState */
 /** @typedef {import("./connection.js").ClientAction} ClientAction */
 
@@ -166,6 +166,7 @@ function onEvent(e) {
       dismissLost?.();
       dismissLost = null;
       chat.maxFrameBytes = e.limits.maxMessageBytes;
+      link.useLimits(e.limits);
       if (session.rejoining) notices.show(`Reconnected as ${e.name}`, "good");
       session.name = e.name;
       session.loggedIn = true;
@@ -211,7 +212,7 @@ function onEvent(e) {
       notices.clear(); // what came before (a decline, an expiry) is over now
       stopOutgoing();
       request.close();
-      const line = chatLine(e) ?? "";
+      const line = transcriptLine(e) ?? "";
       chat.start(e.with, line);
       ui.chatAvatar.textContent = [...e.with][0]?.toUpperCase() ?? "";
       ui.chatAvatar.style.setProperty("--hue", String(hueOf(e.with)));
@@ -228,7 +229,7 @@ function onEvent(e) {
       break;
     case "partner_left":
     case "you_left": {
-      const line = chatLine(e) ?? "";
+      const line = transcriptLine(e) ?? "";
       const hadFocus = ui.chat.contains(document.activeElement);
       chat.end(line);
       announce(line);
@@ -440,11 +441,10 @@ ui.loginForm.addEventListener("submit", (e) => {
   if (session.asked) send({ type: "login", name: check.name });
 });
 
-// Validate as the person types once they have tried (or been told), so the message goes away when it is fixed.
+// The name is checked as it is typed, by the server's own rules; an empty field says nothing until Join.
 ui.name.addEventListener("input", () => {
-  if (ui.nameError.textContent === "") return;
   const check = checkName(ui.name.value);
-  showNameError(check.ok ? "" : check.detail);
+  showNameError(check.ok || ui.name.value.trim() === "" ? "" : check.detail);
 });
 
 ui.cancel.addEventListener("click", () => send({ type: "cancel" }));

@@ -1,8 +1,10 @@
 // The one WebSocket to /ws in the JSON dialect: parses server events, keeps the heartbeat, and reconnects with
 // exponential backoff and jitter when the socket drops. It knows nothing about logins or chats.
 
-/** @typedef {import("../src/protocol").ServerEvent} ServerEvent */
-/** @typedef {Exclude<import("../src/protocol").Action, { type: "invalid" }>} ClientAction */
+import { JSON_SUBPROTOCOL, PING, PONG, parseEvent } from "./wire/protocol.js";
+
+/** @typedef {import("./wire/protocol.js").ServerEvent} ServerEvent */
+/** @typedef {import("./wire/protocol.js").ClientAction} ClientAction */
 /**
  * @typedef {{ kind: "connecting", attempt: number }
  *   | { kind: "open" }
@@ -11,8 +13,6 @@
  */
 
 export const DEFAULT = {
-  /** JSON_SUBPROTOCOL in src/protocol.ts. */
-  subprotocol: "parley.v1.json",
   /** First retry after about this long; each failed attempt multiplies it by growFactor, up to maxDelayMs. */
   minDelayMs: 1000,
   maxDelayMs: 30_000,
@@ -26,7 +26,7 @@ export const DEFAULT = {
    * many connections from this address, a flood) keeps backing off instead of being retried every second.
    */
   minUptimeMs: 5_000,
-  /** The server sweeps sockets that pinged once and then went quiet for 45 s (HEARTBEAT_TIMEOUT_MS). */
+  /** Until `welcome` gives the server's heartbeat timeout (see useLimits). */
   pingEveryMs: 20_000,
   /** Nothing heard for pingEveryMs + this: the connection is dead even if no close event came (a sleeping laptop). */
   silenceMs: 12_000,
@@ -47,19 +47,6 @@ export function backoffDelay(attempt, options = DEFAULT, random = Math.random) {
   return Math.round(base * (1 - options.jitter * random()));
 }
 
-/**
- * @param {unknown} data one frame's payload
- * @returns {ServerEvent | null}
- */
-export function parseEvent(data) {
-  if (typeof data !== "string") return null;
-  try {
-    const value = JSON.parse(data);
-    return value && typeof value === "object" && typeof value.type === "string" ? value : null;
-  } catch {
-    return null;
-  }
-}
 
 export class Link {
   /** @type {WebSocket | null} */ #ws = null;
@@ -105,6 +92,15 @@ export class Link {
     }
   }
 
+  /**
+   * Heartbeat as the server's limits ask (they come with `welcome`): a third of its heartbeat timeout, so two pings
+   * may be lost, and at most every 20 s.
+   * @param {import("./wire/protocol.js").Limits} limits
+   */
+  useLimits(limits) {
+    this.#options.pingEveryMs = Math.max(1000, Math.min(DEFAULT.pingEveryMs, Math.floor(limits.heartbeatTimeoutMs / 3)));
+  }
+
   /** Skip the rest of the backoff wait (a "Retry now" click, the tab becoming visible, the network returning). */
   retryNow() {
     if (this.#state.kind === "waiting") this.#open();
@@ -130,7 +126,7 @@ export class Link {
     this.#set({ kind: "connecting", attempt: this.#attempt });
     let ws;
     try {
-      ws = new WebSocket(this.url, this.#options.subprotocol);
+      ws = new WebSocket(this.url, JSON_SUBPROTOCOL);
     } catch {
       return this.#lost();
     }
@@ -143,7 +139,7 @@ export class Link {
     };
     ws.onmessage = (e) => {
       this.#lastHeard = Date.now();
-      if (e.data === "pong") return; // the heartbeat's answer, not JSON
+      if (e.data === PONG) return; // the heartbeat's answer, not JSON
       const event = parseEvent(e.data);
       // The server asks now and then for proof that this page reads what it is sent (a page that stops reading
       // would make it hold everything): echoing the token is that proof.
@@ -207,7 +203,7 @@ export class Link {
     if (now - this.#lastPing >= this.#options.pingEveryMs) {
       this.#lastPing = now;
       try {
-        this.#ws.send("ping");
+        this.#ws.send(PING);
       } catch {
         this.#lost();
       }

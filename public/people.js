@@ -5,8 +5,8 @@ import { el, hueOf } from "./dom.js";
 import { foldName } from "./names.js";
 import { statusLabel } from "./texts.js";
 
-/** @typedef {import("../src/protocol").UserEntry} UserEntry */
-/** @typedef {import("../src/protocol").PresenceChange} PresenceChange */
+/** @typedef {import("./wire/protocol.js").UserEntry} UserEntry */
+/** @typedef {import("./wire/protocol.js").PresenceChange} PresenceChange */
 /** @typedef {{ li: HTMLLIElement, badge: HTMLElement, status: HTMLElement, button: HTMLButtonElement, entry: UserEntry }} Row */
 
 export class People {

@@ -1,7 +1,9 @@
-// What the page says for each server event. The words are the server's (renderText in src/protocol.ts, itself the
-// seed's), except where those tell a terminal user to type a command that is a button here.
+// What the page says for each server event: the server's own sentences (wire/text.js), except where those tell a
+// terminal user to type a command that is a button here.
 
-/** @typedef {import("../src/protocol").ServerEvent} ServerEvent */
+import { say } from "./wire/text.js";
+
+/** @typedef {import("./wire/protocol.js").ServerEvent} ServerEvent */
 /** @typedef {"info" | "good" | "warn" | "error"} Tone */
 
 /**
@@ -12,37 +14,25 @@
 export function noticeFor(e) {
   switch (e.type) {
     case "request_failed":
-      switch (e.reason) {
-        case "self":
-          return warn("You can't connect with yourself");
-        case "in_chat":
-          return warn(`You are already connected with ${e.partner}; exit that connection first`);
-        case "pending":
-          return warn(`You are already waiting for ${e.to} to answer; cancel that request first`);
-        case "answer_first":
-          return warn(`${e.from} is trying to connect with you; answer that first`);
-        case "offline":
-          return warn(`${e.to} is not online`);
-        case "busy":
-          return warn(`${e.to} is busy in a conversation`);
-      }
-      break;
+      // The page has buttons where a terminal user types cancel or y/n.
+      if (e.reason === "pending") return warn(`You are already waiting for ${e.to} to answer; cancel that request first`);
+      if (e.reason === "answer_first") return warn(`${e.from} is trying to connect with you; answer that first`);
+      return warn(say(e.reason, e));
     case "request_declined":
-      return warn(`${e.by} declined connection request`);
+      return warn(say("request_declined", e));
     case "you_declined":
-      return info(`You declined the request from ${e.from}`);
+      return info(say("you_declined", e));
     case "request_ended":
-      if (e.reason === "withdrawn") return info(`${e.name} withdrew the request`);
-      if (e.reason === "offline") return warn(`${e.name} went offline`);
-      return warn(e.role === "sent" ? `Your request to ${e.name} expired without an answer` : `The request from ${e.name} expired`);
+      if (e.reason === "withdrawn") return info(say("withdrawn", e));
+      if (e.reason === "offline") return warn(say("went_offline", e));
+      return warn(say(e.role === "sent" ? "your_request_expired" : "their_request_expired", e));
     case "cancelled":
-      return info(e.to ? `You withdrew your request to ${e.to}` : "Cancelled");
+      return info(e.to ? say("cancelled_request", { to: e.to }) : say("cancelled_prompt"));
     case "error":
       return { text: e.message, tone: "error" };
     default:
       return null;
   }
-  return null;
 }
 
 /**
@@ -51,29 +41,27 @@ export function noticeFor(e) {
  */
 export function rejectedName(e) {
   if (e.type !== "name_rejected") return null;
-  if (e.reason === "taken") return `Username ${e.name} is taken`;
-  if (e.reason === "confusable") return `Username ${e.name} is taken: ${e.detail}`;
-  return `That username is not allowed: ${e.detail}`;
+  return say(e.reason === "taken" ? "name_taken" : e.reason === "confusable" ? "name_confusable" : "name_invalid", e);
 }
 
 /**
  * The line shown inside the chat transcript for the events that start or end it.
  * @param {ServerEvent} e
  */
-export function chatLine(e) {
+export function transcriptLine(e) {
   switch (e.type) {
     case "connected":
-      return `You are now connected with ${e.with}`;
+      return say("connected", e);
     case "partner_left":
-      return e.reason === "exit" ? `${e.name} has left the chat` : `${e.name} has left the chat (disconnected)`;
+      return say(e.reason === "exit" ? "partner_exited" : "partner_dropped", e);
     case "you_left":
-      return `You left the chat with ${e.with}`;
+      return say("you_left", e);
     default:
       return null;
   }
 }
 
-/** @param {import("../src/protocol").Status} status */
+/** @param {import("./wire/protocol.js").Status} status */
 export function statusLabel(status) {
   return status === "available" ? "Available" : status === "busy" ? "In a chat" : "Request pending";
 }

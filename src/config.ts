@@ -1,6 +1,6 @@
 // Limits and timeouts, read once from the worker's env (wrangler [vars]) with safe defaults.
 
-import type { Limits } from "./protocol";
+import type { Limits } from "../public/wire/protocol.js";
 
 export interface Config {
   /** Largest text frame accepted, in UTF-8 bytes. */

@@ -3,20 +3,10 @@
 // the effects, so every case of the seed is unit-tested directly and the Lobby only moves bytes.
 
 import { type Config, type LimitsConfig, limitsOf } from "./config";
-import {
-  type Action,
-  type ErrorCode,
-  type InputMode,
-  type RequestFailure,
-  type ServerEvent,
-  type Status,
-  type UserEntry,
-  CHAT_END_GRACE_MS,
-  CloseCode,
-  LIST_LIMIT,
-} from "./protocol";
-import { checkName, foldName, nameKey } from "./names";
-import { printable } from "./printable.js";
+import { LIST_LIMIT, printable } from "../public/wire/protocol.js";
+import type { Action, ErrorCode, RequestFailure, ServerEvent, Status, UserEntry } from "../public/wire/protocol.js";
+import { checkName, foldName, nameKey } from "../public/wire/names.js";
+import { type InputMode, type Sentence, inputMode as modeOf, say } from "../public/wire/text.js";
 
 /** One logged-in user: the seed's `Clients[username]` = { socket, engaged, connected_with }. */
 export interface User {
@@ -112,13 +102,17 @@ export function statusOf(state: State, key: string): Status {
  */
 export function inputMode(state: State, sid: string, now?: number): InputMode {
   const session = state.sessions.get(sid);
-  if (!session?.key) return "name";
-  if (state.users.get(session.key)?.peer) return "chat";
-  if (state.requests.has(session.key)) return "answer";
-  if (now !== undefined && session.chatEndedAt !== undefined && now - session.chatEndedAt < CHAT_END_GRACE_MS) {
-    return "ended";
-  }
-  return session.awaitingTarget ? "target" : "command";
+  const key = session?.key;
+  return modeOf(
+    {
+      loggedIn: !!key,
+      inChat: !!key && !!state.users.get(key)?.peer,
+      asked: !!key && state.requests.has(key),
+      awaitingTarget: !!session?.awaitingTarget,
+      chatEndedAt: now === undefined ? null : session?.chatEndedAt,
+    },
+    now ?? 0,
+  );
 }
 
 /**
@@ -247,8 +241,8 @@ class Turn {
     if (user) (this.touched ??= new Map()).set(key, user.name);
   }
 
-  private error(sid: string, code: ErrorCode, message: string): void {
-    this.send(sid, { type: "error", code, message });
+  private error(sid: string, code: ErrorCode, sentence: Sentence, fields?: Record<string, string>): void {
+    this.send(sid, { type: "error", code, message: say(sentence, fields) });
   }
 
   act(sid: string, action: Action): void {
@@ -256,7 +250,7 @@ class Turn {
     if (action.type === "help") return this.send(sid, { type: "help" });
     if (action.type === "quit") {
       this.send(sid, { type: "bye" });
-      this.effects.push({ type: "close", sid, code: CloseCode.normal, reason: "bye" });
+      this.effects.push({ type: "close", sid, code: 1000, reason: "bye" });
       return this.depart(sid);
     }
     if (action.type === "invalid") return this.invalid(sid, session, action.code, action.message);
@@ -264,12 +258,12 @@ class Turn {
     if (action.type === "checked") return;
     if (!session.key) {
       if (action.type === "login") return this.login(sid, session, action.name);
-      return this.error(sid, "not_logged_in", "Please enter a username first");
+      return this.error(sid, "not_logged_in", "not_logged_in");
     }
     const key = session.key;
     switch (action.type) {
       case "login":
-        return this.error(sid, "already_logged_in", `You are already logged in as ${this.s.users.get(key)!.name}`);
+        return this.error(sid, "already_logged_in", "already_logged_in", { name: this.s.users.get(key)!.name });
       case "connect":
         return this.connect(sid, session, key, action.to);
       case "answer":
@@ -287,10 +281,8 @@ class Turn {
 
   private invalid(sid: string, session: Session, code: ErrorCode, message: string): void {
     const from = session.key ? this.s.requests.get(session.key)?.from : undefined;
-    if (code === "bad_answer" && from) {
-      message = `Please answer y/n: ${this.s.users.get(from)?.name ?? from} is trying to connect with you`;
-    }
-    this.error(sid, code, message);
+    if (code === "bad_answer" && from) return this.error(sid, code, "answer_y_n_to", { from: this.s.users.get(from)?.name ?? from });
+    this.send(sid, { type: "error", code, message });
   }
 
   private login(sid: string, session: Session, raw: string): void {
@@ -377,7 +369,7 @@ class Turn {
 
   private answer(sid: string, key: string, accept: boolean): void {
     const request = this.dropRequest(key);
-    if (!request) return this.error(sid, "no_request", "There is no request to answer");
+    if (!request) return this.error(sid, "no_request", "no_request");
     const me = this.s.users.get(key)!;
     const requester = this.s.users.get(request.from)!;
     if (!accept) {
@@ -395,9 +387,9 @@ class Turn {
     const delivery = relay(this.s, sid, text);
     if (delivery) return this.send(delivery.sid, delivery.event);
     if (!this.s.users.get(key)!.peer) {
-      return this.error(sid, "not_in_chat", "You are not in a chat; type connect <name> to start one");
+      return this.error(sid, "not_in_chat", "not_in_chat");
     }
-    this.error(sid, "empty_message", "Empty message not sent");
+    this.error(sid, "empty_message", "empty_message");
   }
 
   /** Ends `key`'s chat, if any; the partner is told once, with the reason. */
@@ -430,13 +422,8 @@ class Turn {
     const partner = this.unpair(key, "exit");
     if (partner !== null) return this.send(sid, { type: "you_left", with: partner });
     const outgoing = this.s.outgoing.get(key);
-    this.error(
-      sid,
-      "nothing_to_exit",
-      outgoing
-        ? `You are not in a chat; type cancel to withdraw your request to ${this.s.users.get(outgoing)!.name}`
-        : "You are not in a chat; there is nothing to exit",
-    );
+    if (outgoing) this.error(sid, "nothing_to_exit", "exit_is_cancel", { to: this.s.users.get(outgoing)!.name });
+    else this.error(sid, "nothing_to_exit", "nothing_to_exit");
   }
 
   private cancel(sid: string, session: Session, key: string): void {
@@ -451,7 +438,7 @@ class Turn {
       this.setAwaiting(sid, session, false);
       return this.send(sid, { type: "cancelled", to: null });
     }
-    this.error(sid, "nothing_to_cancel", "You have no request to cancel");
+    this.error(sid, "nothing_to_cancel", "nothing_to_cancel");
   }
 
   private list(sid: string, key: string): void {
@@ -496,6 +483,46 @@ class Turn {
       }
     }
   }
+}
+
+/** What a live socket's attachment says of its session, as the Lobby saved it. */
+export interface SavedSession extends Session {
+  sid: string;
+  /** The display name, once logged in. */
+  name?: string;
+}
+
+/**
+ * The state a woken Lobby starts from: sessions and who is logged in from the live sockets, chat pairs and
+ * pending requests from storage (see `restore` for what is done with rows whose sockets are gone).
+ */
+export function rebuild(
+  saved: Iterable<SavedSession>,
+  peers: Iterable<{ key: string; peer: string }>,
+  requests: Map<string, PendingRequest>,
+  now: number,
+  config: RulesConfig,
+): { state: State; result: StepResult } {
+  const sessions = new Map<string, Session>();
+  const users = new Map<string, User>();
+  for (const s of saved) {
+    sessions.set(s.sid, { key: s.key, awaitingTarget: s.awaitingTarget, chatEndedAt: s.chatEndedAt });
+    if (s.key) users.set(s.key, { name: s.name ?? s.key, sid: s.sid, peer: null });
+  }
+  for (const row of peers) {
+    const user = users.get(row.key);
+    if (user) user.peer = row.peer;
+    // Its socket is gone (a deploy or crash dropped it while the object was down): restore departs it.
+    else users.set(row.key, { name: row.key, sid: `gone:${row.key}`, peer: row.peer });
+  }
+  return restore(sessions, users, requests, now, config);
+}
+
+/** Someone is in a chat or has a request open: a silent socket there keeps a partner waiting. */
+export function engaged(state: State): boolean {
+  if (state.requests.size > 0) return true;
+  for (const user of state.users.values()) if (user.peer) return true;
+  return false;
 }
 
 /**

@@ -10,7 +10,7 @@
 export interface Unread {
   /** Characters sent and not yet shown read (UTF-16 units: bytes for ASCII, at most 3 bytes each otherwise). */
   sent: number;
-  /** The check in flight: its token, and `sent` as it stood once the check itself was sent. */
+  /** The check in flight: its token, and `sent` as it stood when the check went out. */
   check: { token: string; upTo: number } | null;
   /** Wrong answers to the check in flight. */
   wrong: number;
@@ -32,7 +32,7 @@ export function counted(unread: Unread, chars: number, budget: number): UnreadVe
   return unread.check === null && unread.sent * 2 >= budget ? "check" : "ok";
 }
 
-/** The check was sent (after the frames it follows, and counted itself). */
+/** A check is going out now, behind everything counted so far. */
 export function checkSent(unread: Unread, token: string): void {
   unread.check = { token, upTo: unread.sent };
   unread.wrong = 0;
@@ -54,4 +54,11 @@ function sameToken(a: string, b: string): boolean {
   let diff = a.length ^ b.length;
   for (let i = 0; i < b.length; i++) diff |= (a.charCodeAt(i) || 0) ^ b.charCodeAt(i);
   return diff === 0;
+}
+
+/** A check's token: 128 random bits for programs, four digits for a person to type (MAX_WRONG_ANSWERS tries). */
+export function checkToken(dialect: "text" | "json"): string {
+  const bytes = crypto.getRandomValues(new Uint8Array(dialect === "json" ? 16 : 2));
+  if (dialect === "text") return String((((bytes[0]! << 8) | bytes[1]!) % 9000) + 1000);
+  return [...bytes].map((b) => b.toString(16).padStart(2, "0")).join("");
 }

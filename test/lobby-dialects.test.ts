@@ -3,7 +3,8 @@
 
 import { describe, expect, it } from "vitest";
 import { DEFAULT_CONFIG } from "../src/config";
-import { type Action, type ServerEvent, renderText } from "../src/protocol";
+import type { Action, ServerEvent } from "../public/wire/protocol.js";
+import { renderText } from "../public/wire/text.js";
 import { emptyState, step } from "../src/rules";
 import { freshLobby, open } from "./support/lobby";
 import type { Peer } from "./support/peer";

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { DEFAULT_CONFIG, limitsOf } from "../src/config";
-import { LIST_LIMIT } from "../src/protocol";
+import { LIST_LIMIT } from "../public/wire/protocol.js";
 import type { Peer } from "./support/peer";
 import { freshLobby, login, open } from "./support/lobby";
 

@@ -5,7 +5,7 @@ import { env, runInDurableObject } from "cloudflare:test";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { DEFAULT_CONFIG } from "../src/config";
-import type { ServerEvent } from "../src/protocol";
+import type { ServerEvent } from "../public/wire/protocol.js";
 import { type Input, emptyState, step } from "../src/rules";
 import { freshLobby, lobbyStub, open } from "./support/lobby";
 import type { Peer } from "./support/peer";

@@ -1,7 +1,7 @@
 // Usernames: the allowed alphabet, mixed scripts, invisible characters, and look-alike names.
 
 import { describe, expect, it } from "vitest";
-import { checkName, nameKey } from "../src/names";
+import { checkName, nameKey } from "../public/wire/names.js";
 
 const ok = (raw: string) => {
   const check = checkName(raw);

@@ -2,7 +2,8 @@
 
 import { describe, expect, it } from "vitest";
 import { DEFAULT_CONFIG, limitsOf } from "../src/config";
-import { type Action, type ServerEvent, CHAT_END_GRACE_MS, LIST_LIMIT } from "../src/protocol";
+import { type Action, type ServerEvent, LIST_LIMIT } from "../public/wire/protocol.js";
+import { CHAT_END_GRACE_MS } from "../public/wire/text.js";
 import {
   type Input,
   type PendingRequest,

@@ -7,9 +7,10 @@ import { parseLine, complete } from "./commands.mjs";
 import { chatLines, describeClose, promptFor, renderEvent, safe } from "./render.mjs";
 import { Terminal, wantsColour } from "./terminal.mjs";
 import { openLink } from "./link.mjs";
+import { say } from "../../public/wire/text.js";
 
-/** @typedef {import("../../src/protocol.ts").ServerEvent} ServerEvent */
-/** @typedef {import("../../src/protocol.ts").Action} Action */
+/** @typedef {import("../../public/wire/protocol.js").ServerEvent} ServerEvent */
+/** @typedef {import("../../public/wire/protocol.js").Action} Action */
 /** @typedef {import("./render.mjs").Line} Line */
 /** @typedef {import("./link.mjs").LinkEnd} LinkEnd */
 
@@ -101,7 +102,10 @@ export class Client {
       return this.release();
     }
     this.show(renderEvent(event).filter((l) => l.style !== "ask" || !this.terminal.interactive));
-    if (event.type === "welcome") return this.learnWhoIsOnline();
+    if (event.type === "welcome") {
+      this.link.useLimits(event.limits);
+      return this.learnWhoIsOnline();
+    }
     if (this.hold && isAnswer(event)) this.release();
   }
 
@@ -155,12 +159,12 @@ export class Client {
   explain(action) {
     // The server words a wrong answer with who is asking; so does the client.
     const from = this.session.askedBy;
-    if (action.code === "bad_answer" && from) return `Please answer y/n: ${from} is trying to connect with you`;
+    if (action.code === "bad_answer" && from) return say("answer_y_n_to", { from });
     return action.message;
   }
 
   /**
-   * @param {Action} action
+   * @param {import("../../public/wire/protocol.js").ClientAction} action
    * @returns {boolean} whether it was sent
    */
   send(action) {

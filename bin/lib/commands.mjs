@@ -1,10 +1,10 @@
 // @ts-check
-// A typed line to an action, by the server's own text-dialect rules (src/text-commands.js), and tab completion.
+// A typed line to an action, by the server's own text-dialect rules (public/wire/text.js), and tab completion.
 
-import { parseText } from "../../src/text-commands.js";
+import { parseText } from "../../public/wire/text.js";
 
-/** @typedef {import("../../src/protocol.ts").Action} Action */
-/** @typedef {import("../../src/protocol.ts").InputMode} InputMode */
+/** @typedef {import("../../public/wire/protocol.js").Action} Action */
+/** @typedef {import("../../public/wire/text.js").InputMode} InputMode */
 
 /** Every command word, for tab completion. */
 export const COMMAND_WORDS = ["connect", "list", "who", "exit", "cancel", "help", "quit", "yes", "no"];

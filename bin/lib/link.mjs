@@ -3,16 +3,13 @@
 
 import WebSocket from "ws";
 
-/** @typedef {import("../../src/protocol.ts").Action} Action */
-/** @typedef {import("../../src/protocol.ts").ServerEvent} ServerEvent */
+import { JSON_SUBPROTOCOL, PING, PONG, parseEvent } from "../../public/wire/protocol.js";
 
-// Named in src/protocol.ts (JSON_SUBPROTOCOL, PING, PONG); plain node cannot import .ts, so they are repeated here.
-export const JSON_SUBPROTOCOL = "parley.v1.json";
-const PING = "ping";
-const PONG = "pong";
+/** @typedef {import("../../public/wire/protocol.js").ClientAction} Action */
+/** @typedef {import("../../public/wire/protocol.js").ServerEvent} ServerEvent */
 
 export const HEARTBEAT = {
-  /** The server closes a socket that once pinged and then stays silent for 45 s (HEARTBEAT_TIMEOUT_MS). */
+  /** Until `welcome` gives the server's heartbeat timeout (see heartbeatEvery): the default timeout is 45 s. */
   intervalMs: 20_000,
   /** Nothing at all from the server for this long, pongs included: the connection is dead without a close. */
   silenceMs: 50_000,
@@ -56,9 +53,9 @@ export function openLink(url, handlers, heartbeat = HEARTBEAT) {
     handlers.onEnd(end);
   };
 
-  ws.on("open", () => {
-    opened = true;
-    heardAt = Date.now();
+  /** @param {number} everyMs */
+  const beat = (everyMs) => {
+    clearInterval(pinger);
     pinger = setInterval(() => {
       const silent = Date.now() - heardAt;
       if (silent > heartbeat.silenceMs) {
@@ -67,7 +64,13 @@ export function openLink(url, handlers, heartbeat = HEARTBEAT) {
         return;
       }
       sendRaw(PING);
-    }, heartbeat.intervalMs);
+    }, everyMs);
+  };
+
+  ws.on("open", () => {
+    opened = true;
+    heardAt = Date.now();
+    beat(heartbeat.intervalMs);
     handlers.onOpen();
   });
 
@@ -114,18 +117,21 @@ export function openLink(url, handlers, heartbeat = HEARTBEAT) {
     },
     /** Drop the connection without a close handshake. */
     terminate: () => ws.terminate(),
+    /**
+     * Heartbeat as the server's limits ask (they come with `welcome`).
+     * @param {import("../../public/wire/protocol.js").Limits} limits
+     */
+    useLimits: (limits) => {
+      if (!ended) beat(heartbeatEvery(limits));
+    },
   };
 }
 
 /**
- * @param {string} frame
- * @returns {ServerEvent | null}
+ * How often to ping for these limits: well inside the heartbeat timeout (a third of it, so two pings may be lost),
+ * and at most every 20 s.
+ * @param {import("../../public/wire/protocol.js").Limits} limits
  */
-export function parseEvent(frame) {
-  try {
-    const value = JSON.parse(frame);
-    return typeof value === "object" && value !== null && typeof value.type === "string" ? value : null;
-  } catch {
-    return null;
-  }
+export function heartbeatEvery(limits) {
+  return Math.max(1000, Math.min(20_000, Math.floor(limits.heartbeatTimeoutMs / 3)));
 }

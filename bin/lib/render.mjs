@@ -1,10 +1,10 @@
 // @ts-check
-// Server events as terminal lines, in the wording of the text dialect (renderText in src/text-render.js). Pure:
+// Server events as terminal lines, in the wording of the text dialect (renderText in public/wire/text.js). Pure:
 // the lines carry a style, and the terminal decides whether that becomes colour.
 
-import { cleanForTerminal, renderText } from "../../src/text-render.js";
+import { cleanForTerminal, renderText } from "../../public/wire/text.js";
 
-/** @typedef {import("../../src/protocol.ts").ServerEvent} ServerEvent */
+/** @typedef {import("../../public/wire/protocol.js").ServerEvent} ServerEvent */
 /** @typedef {import("./session.mjs").Session} Session */
 
 /**
@@ -31,7 +31,7 @@ export function chatLines(name, text, style) {
 }
 
 /**
- * How each event looks; what it says comes from the server's own text dialect (src/text-render.js).
+ * How each event looks; what it says comes from the server's own text dialect (public/wire/text.js).
  * @param {ServerEvent} e
  * @returns {Style}
  */
@@ -71,7 +71,7 @@ export function renderEvent(e) {
 
 /**
  * The prompt in front of the input line, which says what a bare line will mean.
- * @param {import("../../src/protocol.ts").InputMode} mode
+ * @param {import("../../public/wire/text.js").InputMode} mode
  * @param {Session} s
  */
 export function promptFor(mode, s) {

@@ -1,13 +1,13 @@
 // @ts-check
-import { CHAT_END_GRACE_MS } from "../../src/text-commands.js";
+import { inputMode } from "../../public/wire/text.js";
 
 // What the client knows of its own session, followed from the server's events alone, so that a typed line can
-// be read the way the server's text dialect would read it (inputMode in src/rules.ts).
+// be read the way the server's text dialect would read it (the wire's inputMode, which the server uses too).
 
-/** @typedef {import("../../src/protocol.ts").ServerEvent} ServerEvent */
-/** @typedef {import("../../src/protocol.ts").Action} Action */
-/** @typedef {import("../../src/protocol.ts").InputMode} InputMode */
-/** @typedef {import("../../src/protocol.ts").Status} Status */
+/** @typedef {import("../../public/wire/protocol.js").ServerEvent} ServerEvent */
+/** @typedef {import("../../public/wire/protocol.js").Action} Action */
+/** @typedef {import("../../public/wire/text.js").InputMode} InputMode */
+/** @typedef {import("../../public/wire/protocol.js").Status} Status */
 
 /**
  * @typedef {object} Session
@@ -106,11 +106,8 @@ export function follow(s, e) {
  * @returns {InputMode}
  */
 export function modeOf(s, now) {
-  if (!s.me) return "name";
-  if (s.partner) return "chat";
-  if (s.askedBy) return "answer";
-  if (now !== undefined && s.chatEndedAt !== null && now - s.chatEndedAt < CHAT_END_GRACE_MS) return "ended";
-  return s.awaitingTarget ? "target" : "command";
+  const facts = { loggedIn: !!s.me, inChat: !!s.partner, asked: !!s.askedBy, awaitingTarget: s.awaitingTarget };
+  return inputMode({ ...facts, chatEndedAt: now === undefined ? null : s.chatEndedAt }, now ?? 0);
 }
 
 /**

@@ -3,7 +3,8 @@
 
 import type { Browser, Page, WebSocketRoute } from "playwright-core";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { type ServerEvent, renderText } from "../../src/protocol.ts";
+import type { ServerEvent } from "../../public/wire/protocol.js";
+import { renderText } from "../../public/wire/text.js";
 import {
   type Client,
   DESKTOP,
@@ -61,9 +62,9 @@ describe("the web client in Chromium", () => {
 
     await logIn(alice.page, "alice");
 
-    // The form checks the name before sending it, then shows the server's refusal inline.
+    // The form checks the name by the server's own rules before sending it, then shows the server's refusal inline.
     await submitName(bob.page, "bob smith");
-    await bob.page.locator("#name-error").getByText("Spaces are not allowed", { exact: false }).waitFor();
+    await bob.page.locator("#name-error").getByText("That username is not allowed: spaces not allowed", { exact: false }).waitFor();
     await submitName(bob.page, "Alice");
     const taken = text({ type: "name_rejected", name: "Alice", reason: "taken", detail: "" });
     await bob.page.locator("#name-error").getByText(taken, { exact: true }).waitFor();
@@ -254,7 +255,7 @@ describe("the web client in Chromium", () => {
     ];
     // A string, not a function: the test runner would rewrite a dynamic import() inside a function for Node.
     const shown = await page.evaluate(`import("/texts.js").then((texts) =>
-      ${JSON.stringify(events)}.map((e) => texts.rejectedName(e) ?? texts.noticeFor(e)?.text ?? texts.chatLine(e)))`);
+      ${JSON.stringify(events)}.map((e) => texts.rejectedName(e) ?? texts.noticeFor(e)?.text ?? texts.transcriptLine(e)))`);
     expect(shown).toEqual(events.map(text));
   });
 });

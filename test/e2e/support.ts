@@ -1,7 +1,7 @@
 // Node-side sockets (the `ws` package) wrapped as test Peers, for tests against a running wrangler dev.
 
 import WebSocket from "ws";
-import { JSON_SUBPROTOCOL } from "../../src/protocol.ts";
+import { JSON_SUBPROTOCOL } from "../../public/wire/protocol.js";
 import { Peer, type SocketLike } from "../support/peer.ts";
 
 export async function connect(wsUrl: string, label: string, opts: { json?: boolean; deflate?: boolean } = {}) {

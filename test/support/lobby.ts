@@ -2,7 +2,7 @@
 
 import { SELF, env, runInDurableObject } from "cloudflare:test";
 import { afterEach } from "vitest";
-import { JSON_SUBPROTOCOL } from "../../src/protocol";
+import { JSON_SUBPROTOCOL } from "../../public/wire/protocol.js";
 import type { Attachment, Lobby } from "../../src/lobby";
 import { Peer } from "./peer";
 

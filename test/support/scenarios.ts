@@ -2,8 +2,8 @@
 // Shared by the property tests of the pure rules and the model-vs-sockets test against the worker.
 
 import fc from "fast-check";
-import type { Action, ServerEvent } from "../../src/protocol";
-import { nameKey } from "../../src/protocol";
+import type { Action, ServerEvent } from "../../public/wire/protocol.js";
+import { nameKey } from "../../public/wire/names.js";
 import type { State, StepResult } from "../../src/rules";
 
 export const SLOTS = 8;
