@@ -95,7 +95,8 @@ export function filesUnder(dir: string): string[] {
 
 const myWorkerds = () => workerdProcesses().filter((p) => Number(p.fields[1]) === process.pid).map((p) => p.pid);
 
-function vmRss(pid: number): number {
+/** Resident memory of process `pid` in bytes (VmRSS in /proc/PID/status); 0 once it has exited. */
+export function vmRss(pid: number): number {
   try {
     const kb = /^VmRSS:\s+(\d+) kB$/m.exec(readFileSync(`/proc/${pid}/status`, "utf8"))?.[1];
     return kb ? Number(kb) * 1024 : 0;
