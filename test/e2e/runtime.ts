@@ -7,6 +7,9 @@
 // runtime's, and latency includes a second process; it also negotiates compression with the client itself.
 // Why a direct socket rather than Miniflare's usual entry: the entry is a worker of Miniflare's in front of ours,
 // which rewrites requests (it sets CF-Connecting-IP from the peer address, for one); Cloudflare's edge is not that.
+//
+// PARLEY_SRC=/path/to/a/copy/of/src runs that copy instead of src/ (to try a fix against the attack tests; the copy
+// needs node_modules beside it, as src/ has).
 
 import { mkdtempSync, readFileSync, readdirSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";

@@ -11,7 +11,7 @@ const ASKERS = 40;
 /** Under the default rate limit of 20/s. */
 const LISTS_PER_SECOND = 19;
 const ATTACK_MS = 6_000;
-const BYSTANDER_P99_MAX_MS = 100;
+const BYSTANDER_P99_MAX_MS = 500;
 
 let rt: Runtime;
 beforeAll(async () => {
@@ -39,7 +39,7 @@ it(`keeps a bystander's round trip short while ${ASKERS} of ${USERS} users ask l
     a.onText = (text, c) => {
       answerChecks(text, c);
       if (/^\d+ online:/.test(text)) listFrames++;
-      else if (!/\btype ok /.test(text)) otherFrames++;
+      else if (!/\btype ok /i.test(text)) otherFrames++;
     };
   }
   const bystander = await Bystander.start(url);

@@ -24,7 +24,7 @@ export function answerChecks(text: string, client: RawClient): void {
     }
     return;
   }
-  const token = /\btype ok (\S+?)[.,;:!)]*(?:\s|$)/.exec(text)?.[1];
+  const token = /\btype ok (\S+?)[.,;:!)"'`]*(?:\s|$)/i.exec(text)?.[1];
   if (token) void client.sendText(`ok ${token}`);
 }
 
