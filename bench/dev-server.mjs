@@ -125,8 +125,55 @@ export async function startDevServer({ snapshot, vars, flags = [], runtime = "mi
  * @returns {Promise<DevServer>}
  */
 async function startMiniflare(snapshot, vars, flags, inspector) {
+  const inspectorPort = inspector ? await freePort() : 0;
+  const worker = await startMiniflareWorker({
+    entry: join(snapshot.dir, "bench/worker.ts"),
+    config: join(snapshot.dir, "bench/wrangler.toml"),
+    vars,
+    flags,
+    inspectorPort,
+  });
+  return {
+    runtime: "miniflare",
+    maxOpenSockets: MAX_OPEN_SOCKETS.miniflare,
+    http: worker.http,
+    ws: worker.http.replace(/^http/, "ws"),
+    output: worker.output,
+    // Miniflare's workerd is a child of this process; there is no proxy in front of it.
+    serverCpu: () => serverCpu((fields) => Number(fields[1]) === process.pid, null),
+    inspectorPort,
+    snapshot: snapshot.description,
+    stop: worker.stop,
+  };
+}
+
+/**
+ * @typedef {object} MiniflareWorker
+ * @property {string} http  http://127.0.0.1:PORT, where clients reach the worker
+ * @property {() => string} output  what workerd printed so far (the worker's console included)
+ * @property {(listener: () => void) => () => void} onOutput  calls `listener` on every new output; returns an unsubscribe
+ * @property {() => Promise<void>} stop
+ */
+
+/**
+ * Runs one worker under Miniflare directly (no wrangler dev, so no proxy workerd in front): bundled by esbuild,
+ * with its compatibility date, flags and Durable Object bindings read from its wrangler config by wrangler itself.
+ * The bench runs its bench worker this way; the attack tests (test/e2e/runtime.ts) run the real worker with `direct`.
+ * @param {object} opts
+ * @param {string} opts.entry  the worker's main module
+ * @param {string} opts.config  its wrangler config
+ * @param {Record<string, string>} opts.vars  the worker's vars over the config's (wrangler's `--var NAME:VALUE`)
+ * @param {string[]} [opts.flags]  extra compatibility flags
+ * @param {number} [opts.inspectorPort]  open V8's inspector on this port; 0 (the default) opens none
+ * @param {boolean} [opts.direct]  serve clients from a socket bound to the worker itself (unsafeDirectSockets)
+ *   rather than through Miniflare's entry worker, which rewrites requests on their way in (it sets
+ *   CF-Connecting-IP, for one)
+ * @param {string} [opts.persistTo]  keep Durable Object storage in files under this directory (default: in memory)
+ * @returns {Promise<MiniflareWorker>}
+ */
+export async function startMiniflareWorker({ entry, config, vars, flags = [], inspectorPort = 0, direct = false, persistTo }) {
   const bundle = await build({
-    entryPoints: [join(snapshot.dir, "bench/worker.ts")],
+    entryPoints: [entry],
     bundle: true,
     format: "esm",
     platform: "neutral",
@@ -136,9 +183,15 @@ async function startMiniflare(snapshot, vars, flags, inspector) {
     write: false,
     logLevel: "error",
   });
-  const fromConfig = unstable_getMiniflareWorkerOptions(join(snapshot.dir, "bench/wrangler.toml")).workerOptions;
-  const inspectorPort = inspector ? await freePort() : 0;
+  const fromConfig = unstable_getMiniflareWorkerOptions(config).workerOptions;
   let output = "";
+  /** @type {Set<() => void>} */
+  const listeners = new Set();
+  /** @param {Buffer} d */
+  const append = (d) => {
+    output += d;
+    for (const listener of listeners) listener();
+  };
   const mf = new Miniflare({
     modules: true,
     script: bundle.outputFiles[0]?.text ?? "",
@@ -146,32 +199,32 @@ async function startMiniflare(snapshot, vars, flags, inspector) {
     compatibilityDate: fromConfig.compatibilityDate,
     compatibilityFlags: [...(fromConfig.compatibilityFlags ?? []), ...flags],
     durableObjects: fromConfig.durableObjects,
-    bindings: vars,
+    // The config's [vars], and over them the caller's (as `--var` overrides them for wrangler dev).
+    bindings: { ...fromConfig.bindings, ...vars },
     host: "127.0.0.1",
     port: await freePort(),
+    ...(direct ? { unsafeDirectSockets: [{ host: "127.0.0.1", port: await freePort() }] } : {}),
+    ...(persistTo ? { durableObjectsPersist: persistTo } : {}),
     // Only when asked: production runs no inspector, and an open one may cost the isolate time.
-    ...(inspector ? { inspectorPort } : {}),
+    ...(inspectorPort ? { inspectorPort } : {}),
     // No fetch of Request.cf from Cloudflare (this machine has no internet); the Lobby does not read it.
     cf: false,
     log: new Log(LogLevel.WARN),
     handleRuntimeStdio(stdout, stderr) {
-      stdout.on("data", (d) => (output += d));
-      stderr.on("data", (d) => (output += d));
+      stdout.on("data", append);
+      stderr.on("data", append);
     },
   });
-  const url = await mf.ready;
-  const http = url.origin;
+  const entryUrl = await mf.ready;
+  const http = direct ? (await mf.unsafeGetDirectURL()).origin : entryUrl.origin;
   let stopped = false;
   return {
-    runtime: "miniflare",
-    maxOpenSockets: MAX_OPEN_SOCKETS.miniflare,
     http,
-    ws: http.replace(/^http/, "ws"),
     output: () => output,
-    // Miniflare's workerd is a child of this process; there is no proxy in front of it.
-    serverCpu: () => serverCpu((fields) => Number(fields[1]) === process.pid, null),
-    inspectorPort,
-    snapshot: snapshot.description,
+    onOutput: (listener) => {
+      listeners.add(listener);
+      return () => listeners.delete(listener);
+    },
     stop: async () => {
       if (stopped) return;
       stopped = true;
@@ -201,36 +254,51 @@ const TICKS = 100;
  * @returns {ServerCpu | null}
  */
 export function serverCpu(mine, proxyPort) {
+  const processes = workerdProcesses().filter((p) => mine(p.fields));
+  if (processes.length === 0) return null;
+  const cpu = { runtime: 0, runtimePid: 0, proxy: 0 };
+  for (const { pid, fields, cmdline } of processes) {
+    const ms = ((Number(fields[11]) + Number(fields[12])) * 1000) / TICKS;
+    if (proxyPort !== null && cmdline.includes(`entry=127.0.0.1:${proxyPort}`)) cpu.proxy += ms;
+    else {
+      cpu.runtime += ms;
+      cpu.runtimePid = pid;
+    }
+  }
+  return cpu;
+}
+
+/**
+ * @typedef {object} WorkerdProcess
+ * @property {number} pid
+ * @property {string[]} fields  /proc/PID/stat after the command name: [0] state, [1] ppid, [2] pgrp, … [11] utime
+ * @property {string} cmdline  its arguments, NUL-separated
+ */
+
+/**
+ * Every workerd process on this machine, read from /proc (Linux only: none elsewhere).
+ * @returns {WorkerdProcess[]}
+ */
+export function workerdProcesses() {
   let entries;
   try {
     entries = readdirSync("/proc");
   } catch {
-    return null;
+    return [];
   }
-  const cpu = { runtime: 0, runtimePid: 0, proxy: 0 };
-  let found = false;
+  /** @type {WorkerdProcess[]} */
+  const found = [];
   for (const entry of entries) {
     if (!/^\d+$/.test(entry)) continue;
-    let stat;
-    let cmdline;
     try {
-      stat = readFileSync(`/proc/${entry}/stat`, "utf8");
+      const stat = readFileSync(`/proc/${entry}/stat`, "utf8");
       // "pid (comm) state ppid pgrp …": comm may hold spaces, so split after its closing paren.
       const close = stat.lastIndexOf(")");
       if (stat.slice(stat.indexOf("(") + 1, close) !== "workerd") continue;
-      const fields = stat.slice(close + 2).split(" ");
-      if (!mine(fields)) continue;
-      cmdline = readFileSync(`/proc/${entry}/cmdline`, "utf8");
-      const ms = ((Number(fields[11]) + Number(fields[12])) * 1000) / TICKS;
-      if (proxyPort !== null && cmdline.includes(`entry=127.0.0.1:${proxyPort}`)) cpu.proxy += ms;
-      else {
-        cpu.runtime += ms;
-        cpu.runtimePid = Number(entry);
-      }
-      found = true;
+      found.push({ pid: Number(entry), fields: stat.slice(close + 2).split(" "), cmdline: readFileSync(`/proc/${entry}/cmdline`, "utf8") });
     } catch {
       continue; // gone meanwhile
     }
   }
-  return found ? cpu : null;
+  return found;
 }
