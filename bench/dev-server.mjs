@@ -64,14 +64,18 @@ const MAX_OPEN_SOCKETS = { miniflare: 8000, wrangler: 2400 };
 export function makeSnapshot(src = join(ROOT, "src")) {
   const dir = mkdtempSync(join(tmpdir(), "parley-bench-"));
   cpSync(src, join(dir, "src"), { recursive: true });
+  // The wire the server imports (public/wire/), beside src/ as in the repository.
+  cpSync(join(ROOT, "public", "wire"), join(dir, "public", "wire"), { recursive: true });
   mkdirSync(join(dir, "bench"));
   for (const file of ["wrangler.toml", "worker.ts", "relay.ts"]) cpSync(join(ROOT, "bench", file), join(dir, "bench", file));
   const hash = createHash("sha256");
-  for (const file of readdirSync(join(dir, "src"), { recursive: true, encoding: "utf8" }).sort()) {
-    try {
-      hash.update(file).update(readFileSync(join(dir, "src", file)));
-    } catch {
-      // a directory
+  for (const root of ["src", "public/wire"]) {
+    for (const file of readdirSync(join(dir, root), { recursive: true, encoding: "utf8" }).sort()) {
+      try {
+        hash.update(file).update(readFileSync(join(dir, root, file)));
+      } catch {
+        // a directory
+      }
     }
   }
   let git = "no git";

@@ -146,12 +146,15 @@ export class Lobby extends DurableObject<Env> {
     }
   }
 
-  override async webSocketClose(ws: WebSocket, code: number, reason: string): Promise<void> {
+  override async webSocketClose(ws: WebSocket, code: number, reason: string, wasClean: boolean): Promise<void> {
     this.closed(ws);
-    // Finish the handshake: echo a code a client may send, answer one it may not with 1002; 1005/1006 mean no
-    // code or no close frame at all.
-    if (code === 1005 || code === 1006) return;
-    if (validCloseCode(code)) closeQuietly(ws, code, reason);
+    // Finish the handshake, or the socket stays half open for as long as the client likes: echo a code a client may
+    // send, answer one it may not with 1002. Unclean is a connection that ended without a close frame: nothing
+    // left to answer. 1005 is how the runtime reports a close frame with no code (valid, answered with none; a
+    // literal 1005 or a one-byte payload look the same to us).
+    if (!wasClean) return;
+    if (code === 1005) closeQuietly(ws);
+    else if (validCloseCode(code)) closeQuietly(ws, code, reason);
     else closeQuietly(ws, CloseCode.protocolError, "invalid close code");
   }
 

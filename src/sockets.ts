@@ -9,9 +9,10 @@ export function sendQuietly(ws: WebSocket, frame: string | ArrayBuffer): void {
   }
 }
 
-export function closeQuietly(ws: WebSocket, code: number, reason: string): void {
+export function closeQuietly(ws: WebSocket, code?: number, reason?: string): void {
   try {
-    ws.close(code, reason);
+    if (code === undefined) ws.close();
+    else ws.close(code, reason);
   } catch {
     // Already closed, or the code was not ours to send: nothing left to do.
   }

@@ -68,7 +68,7 @@ describe("a side that leaves, crashes or drops (seed case 4)", () => {
     const [alice, bob] = await chatting(lobby, "alice", "bob");
     await withServerSocket(lobby, "bob", async (lobbyObject, ws) => {
       await lobbyObject.webSocketError(ws, new Error("reset"));
-      await lobbyObject.webSocketClose(ws, 1006, "");
+      await lobbyObject.webSocketClose(ws, 1006, "", false);
     });
     await alice.expect("bob has left the chat (disconnected)");
     await alice.expectQuiet();

@@ -3,6 +3,7 @@
 
 import { type RawOptions, RawClient } from "../raw-client.ts";
 import type { Runtime } from "../runtime.ts";
+import { readLine } from "../../../public/wire/text.js";
 
 /** Vars every attack runtime sets: named lobbies for a fresh one per test (the default allows only the default). */
 export const ATTACK_VARS = { LOBBY_NAMES: "atk-*" };
@@ -13,6 +14,9 @@ export const freshLobby = (rt: Runtime) => `${rt.wsUrl}?lobby=atk-${crypto.rando
  * Answers the server's proof-of-reading check, as every client that reads does: the text line `… type ok <token> …`
  * with `ok <token>`, the JSON `{"type":"check","token":…}` with `{"type":"checked","token":…}`.
  */
+/** A text line that is a check (see public/wire/text.js), which a reading client answers. */
+export const isCheck = (text: string) => readLine(text)?.sentence === "check";
+
 export function answerChecks(text: string, client: RawClient): void {
   if (text.startsWith("{")) {
     if (!text.includes('"check"')) return;
@@ -24,8 +28,10 @@ export function answerChecks(text: string, client: RawClient): void {
     }
     return;
   }
-  const token = /\btype ok (\S+?)[.,;:!)"'`]*(?:\s|$)/i.exec(text)?.[1];
-  if (token) void client.sendText(`ok ${token}`);
+  for (const line of text.split("\n")) {
+    const read = readLine(line);
+    if (read?.sentence === "check") void client.sendText(`/ok ${read.fields.token}`);
+  }
 }
 
 /**
