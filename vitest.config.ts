@@ -36,6 +36,9 @@ export default defineConfig({
           environment: "node",
           testTimeout: 60_000,
           hookTimeout: 90_000,
+          // One file at a time: each starts its own runtime, and the attack tests time a bystander's round trips,
+          // which two runtimes and a browser fighting for two cores would make a measure of the machine instead.
+          fileParallelism: false,
         },
       },
     ],

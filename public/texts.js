@@ -1,7 +1,7 @@
 // What the page says for each server event: the server's own sentences (wire/text.js), except where those tell a
 // terminal user to type a command that is a button here.
 
-import { say } from "./wire/text.js";
+import { renderText, say } from "./wire/text.js";
 
 /** @typedef {import("./wire/protocol.js").ServerEvent} ServerEvent */
 /** @typedef {"info" | "good" | "warn" | "error"} Tone */
@@ -17,7 +17,7 @@ export function noticeFor(e) {
       // The page has buttons where a terminal user types cancel or y/n.
       if (e.reason === "pending") return warn(`You are already waiting for ${e.to} to answer; cancel that request first`);
       if (e.reason === "answer_first") return warn(`${e.from} is trying to connect with you; answer that first`);
-      return warn(say(e.reason, e));
+      return warn(renderText(e)[0] ?? "");
     case "request_declined":
       return warn(say("request_declined", e));
     case "you_declined":

@@ -21,17 +21,26 @@ export interface Refusal {
 /**
  * The key an address is counted under: an IPv4 address whole, an IPv6 address by its /64. A /64 is what one
  * subscriber gets (RFC 6177), so keying by the full IPv6 address would give each attacker 2^64 fresh budgets.
- * Null when the address is unknown (no CF-Connecting-IP: local tools, tests): such sockets count only toward the
- * lobby's cap.
+ * Null when the address is unknown (no CF-Connecting-IP) or is loopback or private: behind Cloudflare the header
+ * is always a public address, so those only come from a developer's own machine or network (`npm start` and a
+ * local load test), which the caps are not for. Such sockets count only toward the lobby's cap.
  */
 export function addressKey(ip: string | null | undefined): string | null {
   const raw = ip?.trim();
   if (!raw) return null;
-  if (!raw.includes(":")) return raw;
-  const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(raw);
-  if (mapped) return mapped[1]!;
+  const v4 = /^(?:::ffff:)?(\d+)\.(\d+)\.(\d+)\.(\d+)$/i.exec(raw);
+  if (v4) return privateV4(v4.slice(1).map(Number)) ? null : v4.slice(1).join(".");
   const groups = expandIpv6(raw.replace(/%.*$/, ""));
-  return groups ? `${groups.slice(0, 4).join(":")}::/64` : raw.toLowerCase();
+  if (!groups) return raw.toLowerCase();
+  const first = parseInt(groups[0]!, 16);
+  // ::1 loopback, fc00::/7 unique local, fe80::/10 link-local
+  if (groups.join(":") === "0:0:0:0:0:0:0:1" || (first & 0xfe00) === 0xfc00 || (first & 0xffc0) === 0xfe80) return null;
+  return `${groups.slice(0, 4).join(":")}::/64`;
+}
+
+/** 127/8 loopback, 10/8, 172.16/12 and 192.168/16 private, 169.254/16 link-local. */
+function privateV4([a, b]: number[]): boolean {
+  return a === 127 || a === 10 || (a === 172 && b! >= 16 && b! <= 31) || (a === 192 && b === 168) || (a === 169 && b === 254);
 }
 
 /** The eight 16-bit groups of an IPv6 address, without leading zeros; null when it is not one. */

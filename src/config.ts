@@ -25,6 +25,13 @@ export interface Config {
   idleTimeoutMs: number;
   /** Output a socket may be sent without showing it read it (see src/unread.ts); past it the socket is closed. */
   maxUnreadBytes: number;
+  /** New requests one user may send per minute (a bucket of this size, refilled over a minute). */
+  requestsPerMinute: number;
+  /**
+   * How long a requester must wait to ask the same person again after a decline, an expiry or a withdrawal: the
+   * first wait, then the next when it happens again, and so on (the last repeats).
+   */
+  requestCooldownsMs: readonly number[];
 }
 
 export const DEFAULT_CONFIG: Readonly<Config> = {
@@ -34,11 +41,13 @@ export const DEFAULT_CONFIG: Readonly<Config> = {
   requestTimeoutMs: 60_000,
   heartbeatTimeoutMs: 45_000,
   presenceIntervalMs: 500,
-  maxSocketsPerIp: 64,
+  maxSocketsPerIp: 128,
   loginsPerMinutePerIp: 120,
   maxSocketsPerLobby: 30_000,
   idleTimeoutMs: 600_000,
   maxUnreadBytes: 262_144,
+  requestsPerMinute: 6,
+  requestCooldownsMs: [30_000, 120_000, 600_000],
 };
 
 /** What `welcome` tells clients of these settings. */
@@ -71,6 +80,8 @@ export const CONFIG_VARS: Record<keyof Config, string> = {
   maxSocketsPerLobby: "MAX_SOCKETS_PER_LOBBY",
   idleTimeoutMs: "IDLE_TIMEOUT_MS",
   maxUnreadBytes: "MAX_UNREAD_BYTES",
+  requestsPerMinute: "REQUESTS_PER_MINUTE",
+  requestCooldownsMs: "REQUEST_COOLDOWNS_MS",
 };
 
 /**
@@ -79,7 +90,12 @@ export const CONFIG_VARS: Record<keyof Config, string> = {
  */
 export function readConfig(env: Partial<Record<string, unknown>>): Config {
   const config = { ...DEFAULT_CONFIG };
+  const cooldowns = String(env[CONFIG_VARS.requestCooldownsMs] ?? "")
+    .split(",")
+    .map((part) => (part.trim() === "" ? NaN : Number(part)));
+  if (cooldowns.length > 0 && cooldowns.every((ms) => Number.isSafeInteger(ms) && ms >= 1)) config.requestCooldownsMs = cooldowns;
   for (const key of Object.keys(CONFIG_VARS) as (keyof Config)[]) {
+    if (key === "requestCooldownsMs") continue;
     const raw = env[CONFIG_VARS[key]];
     const value = typeof raw === "number" ? raw : typeof raw === "string" && raw.trim() !== "" ? Number(raw) : NaN;
     // A rate may be a fraction (0.5 = one message every two seconds); every other setting is a whole count

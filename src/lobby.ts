@@ -10,8 +10,8 @@ import type { Env } from "./env";
 import { Presence } from "./presence";
 import { fullBucket, type Bucket } from "./rate-limit";
 import { type Route, relayedFrame } from "./relay";
-import { type Input, type SavedSession, type State, type StepResult, chatRoute, engaged, inputMode, nextDeadline, rebuild, statusOf, step } from "./rules";
-import { screen } from "./screen";
+import { type Input, type SavedSession, type State, type StepResult, chatRoute, engaged, inputMode, nextDeadline, rebuild, savedSession, statusOf, step } from "./rules";
+import { TYPING_LIMIT, screen } from "./screen";
 import { closeQuietly } from "./sockets";
 import { PairStore } from "./store";
 import { QUIET_MS, nextAlarm, silence } from "./timers";
@@ -38,7 +38,7 @@ interface Conn {
   ws: WebSocket;
   att: Attachment;
   addr: string | null;
-  bucket: Bucket;
+  buckets: { main: Bucket; typing: Bucket };
   unread: Unread;
   /** Where this socket's chat lines go, as of step `routeAt` (a route changes only when a step changes something). */
   route?: Route<Conn> | null;
@@ -113,7 +113,7 @@ export class Lobby extends DurableObject<Env> {
     if (!conn || conn.att.gone) return;
     const now = Date.now();
     try {
-      const verdict = screen(frame, conn.bucket, now, this.config);
+      const verdict = screen(frame, conn.att.dialect === "json", conn.buckets, now, this.config);
       if (verdict !== "flooding" && verdict !== "slow_down") this.heard(conn, now, verdict === "ping");
       switch (verdict) {
         case "flooding":
@@ -122,6 +122,11 @@ export class Lobby extends DurableObject<Env> {
           return this.reply(conn, "rate_limited", "rate_limited", now);
         case "ping":
           return this.deliver(conn, PONG, now);
+        case "typing": {
+          const route = this.routeOf(conn);
+          if (route?.toDialect === "json") this.deliver(route.to, render({ type: "typing", from: route.from }, "json"), now);
+          return;
+        }
         case "binary":
           return this.reply(conn, "binary_frame", "binary_frame", now);
         case "far_too_big":
@@ -182,7 +187,8 @@ export class Lobby extends DurableObject<Env> {
   }
 
   private track(ws: WebSocket, att: Attachment): void {
-    const conn: Conn = { ws, att, addr: addressKey(att.ip), bucket: fullBucket(this.config, att.heardAt), unread: noneUnread() };
+    const buckets = { main: fullBucket(this.config, att.heardAt), typing: fullBucket(TYPING_LIMIT, att.heardAt) };
+    const conn: Conn = { ws, att, addr: addressKey(att.ip), buckets, unread: noneUnread() };
     this.conns.set(att.sid, conn);
     this.byWs.set(ws, conn);
     this.admission.opened(conn.addr);
@@ -319,8 +325,8 @@ export class Lobby extends DurableObject<Env> {
     for (const sid of dirty.sessions) {
       const conn = this.conns.get(sid);
       if (!conn || conn.att.gone) continue;
-      const session = this.state.sessions.get(sid);
-      if (session) Object.assign(conn.att, session, { name: session.key ? this.state.users.get(session.key)?.name : undefined });
+      const saved = savedSession(this.state, sid);
+      if (saved) Object.assign(conn.att, saved);
       else {
         conn.att.gone = true;
         this.presence.watch(conn, []);

@@ -7,6 +7,7 @@ import { LIST_LIMIT, printable } from "../public/wire/protocol.js";
 import type { Action, ErrorCode, RequestFailure, ServerEvent, Status, UserEntry } from "../public/wire/protocol.js";
 import { checkName, foldName, nameKey } from "../public/wire/names.js";
 import { type InputMode, type Sentence, inputMode as modeOf, say } from "../public/wire/text.js";
+import { type Bucket, fullBucket, take } from "./rate-limit";
 
 /** One logged-in user: the seed's `Clients[username]` = { socket, engaged, connected_with }. */
 export interface User {
@@ -16,12 +17,44 @@ export interface User {
   sid: string;
   /** Key of the chat partner, or null. */
   peer: string | null;
+  /** Not taking requests (`away`): whoever asks is told so. */
+  away?: boolean;
+  /** Whom this user blocked: key -> display name (at most MAX_BLOCKS). */
+  blocked?: Map<string, string>;
+  /** Who asked this user and was refused (declined, expired, withdrawn), and may not ask again before `until`. */
+  refused?: Map<string, Cooldown>;
 }
+
+/** A requester's wait before asking the same person again; `strikes` refusals in a row make it longer. */
+export interface Cooldown {
+  until: number;
+  strikes: number;
+  /** The last refusal: strikes are forgotten COOLDOWN_MEMORY_MS after it. */
+  at: number;
+}
+
+/** People one user may block. */
+export const MAX_BLOCKS = 100;
+/** Refusals remembered per user; past it the oldest is forgotten. */
+export const MAX_REFUSALS = 200;
+/** A requester's strikes are forgotten this long after the last refusal: the next wait starts at the first again. */
+export const COOLDOWN_MEMORY_MS = 3_600_000;
+/** A blocked requester is told no after a pause a person might take (a decline at once would give the block away). */
+export const BLOCKED_ANSWER_MS: readonly [number, number] = [3_000, 12_000];
 
 /** A pending request: the seed's `Connection_requests[other_user] = username`. */
 export interface PendingRequest {
   from: string;
   deadline: number;
+}
+
+/**
+ * A request to someone who blocked the requester: the target never sees it, and the requester is told no at
+ * `answerAt`, exactly as a decline would tell it. Memory only: it lasts seconds.
+ */
+export interface ShadowRequest {
+  to: string;
+  answerAt: number;
 }
 
 /** One socket, logged in or not. */
@@ -46,6 +79,10 @@ export interface State {
   outgoing: Map<string, string>;
   /** socket id -> session */
   sessions: Map<string, Session>;
+  /** requester key -> its request to someone who blocked it */
+  shadows: Map<string, ShadowRequest>;
+  /** user key -> its budget of new requests (memory only; kept by name, so a reconnect does not refill it) */
+  requestBuckets: Map<string, Bucket>;
 }
 
 export type Input =
@@ -83,16 +120,17 @@ const NOTHING: ReadonlySet<string> = new Set();
 const NOBODY: ReadonlyMap<string, string> = new Map();
 
 /** What the rules need of the config: the request timeout, and the limits they tell a user at `welcome`. */
-export type RulesConfig = Pick<Config, "requestTimeoutMs"> & LimitsConfig;
+export type RulesConfig = Pick<Config, "requestTimeoutMs" | "requestsPerMinute" | "requestCooldownsMs"> & LimitsConfig;
 
 export function emptyState(): State {
-  return { users: new Map(), requests: new Map(), outgoing: new Map(), sessions: new Map() };
+  return { users: new Map(), requests: new Map(), outgoing: new Map(), sessions: new Map(), shadows: new Map(), requestBuckets: new Map() };
 }
 
 export function statusOf(state: State, key: string): Status {
-  if (state.users.get(key)?.peer) return "busy";
-  if (state.requests.has(key) || state.outgoing.has(key)) return "pending";
-  return "available";
+  const user = state.users.get(key);
+  if (user?.peer) return "busy";
+  if (state.requests.has(key) || state.outgoing.has(key) || state.shadows.has(key)) return "pending";
+  return user?.away ? "unavailable" : "available";
 }
 
 /**
@@ -138,6 +176,17 @@ export function chatRoute(state: State, sid: string): { to: string; from: string
 }
 
 /**
+ * How long a blocked requester waits for its "no": a pause a person might take, the same for the same request,
+ * and different from one request to the next (the rules stay pure: no Math.random).
+ */
+export function blockedAnswerDelay(requester: string, target: string, now: number): number {
+  let h = 2166136261;
+  for (const c of `${requester}\n${target}\n${now}`) h = Math.imul(h ^ c.charCodeAt(0), 16777619);
+  const [min, max] = BLOCKED_ANSWER_MS;
+  return min + ((h >>> 0) % (max - min));
+}
+
+/**
  * The first `limit` items by `order`, in that order, in one pass and without sorting them all: `list` picks 100
  * names out of thousands, and after a deploy every web client asks for it at once. Keys must be distinct.
  */
@@ -171,10 +220,11 @@ function listOrderOf(user: User): string {
   return order;
 }
 
-/** The earliest request deadline, or null when nothing is pending. */
+/** The earliest request deadline (or answer to a blocked requester), or null when nothing is pending. */
 export function nextDeadline(state: State): number | null {
   let next: number | null = null;
   for (const r of state.requests.values()) if (next === null || r.deadline < next) next = r.deadline;
+  for (const r of state.shadows.values()) if (next === null || r.answerAt < next) next = r.answerAt;
   return next;
 }
 
@@ -256,6 +306,8 @@ class Turn {
     if (action.type === "invalid") return this.invalid(sid, session, action.code, action.message);
     // The Lobby answers checks itself (src/unread.ts): they concern the socket, not the matchmaking.
     if (action.type === "checked") return;
+    // A typing notice is a hint, never worth an error: outside a chat it simply goes nowhere.
+    if (action.type === "typing") return session.key ? this.typing(session.key) : undefined;
     if (!session.key) {
       if (action.type === "login") return this.login(sid, session, action.name);
       return this.error(sid, "not_logged_in", "not_logged_in");
@@ -276,7 +328,113 @@ class Turn {
         return this.cancel(sid, session, key);
       case "list":
         return this.list(sid, key);
+      case "away":
+      case "back":
+        return this.setAway(sid, key, action.type === "away");
+      case "block":
+        return this.block(sid, key, action.name);
+      case "unblock":
+        return this.unblock(sid, key, action.name);
+      case "blocked":
+        return this.send(sid, { type: "blocked", names: [...(this.s.users.get(key)!.blocked?.values() ?? [])] });
     }
+  }
+
+  /** One new request from `key`, if its budget allows (config.requestsPerMinute): 0, or how long until it does. */
+  private spendRequest(key: string): number {
+    const limit = { ratePerSecond: this.config.requestsPerMinute / 60, rateBurst: this.config.requestsPerMinute };
+    const buckets = this.s.requestBuckets;
+    let bucket = buckets.get(key);
+    if (bucket) buckets.delete(key);
+    else {
+      if (buckets.size >= 10_000) buckets.delete(buckets.keys().next().value!);
+      bucket = fullBucket(limit, this.now);
+    }
+    buckets.set(key, bucket); // least recently used first, so the oldest is forgotten first
+    if (take(bucket, this.now, limit) === "ok") return 0;
+    return Math.ceil(((1 - bucket.tokens) / limit.ratePerSecond) * 1000);
+  }
+
+  /** A user's own data changed (blocks, refusals, away): it is saved with its socket's attachment. */
+  private changedUser(key: string): void {
+    const user = this.s.users.get(key);
+    if (user) this.changed("sessions", user.sid);
+  }
+
+  /**
+   * `requester` was refused by `target` (a decline, an expiry, a withdrawal): it may not ask again for a while, the
+   * longer the more often it happens (config.requestCooldownsMs), forgotten an hour after the last time.
+   */
+  private refuse(target: string, requester: string): void {
+    const user = this.s.users.get(target);
+    if (!user) return;
+    const refused = (user.refused ??= new Map());
+    const prev = refused.get(requester);
+    const strikes = prev && this.now - prev.at < COOLDOWN_MEMORY_MS ? prev.strikes + 1 : 1;
+    const waits = this.config.requestCooldownsMs;
+    refused.delete(requester); // kept in order of the last refusal, so the oldest goes first
+    refused.set(requester, { until: this.now + waits[Math.min(strikes, waits.length) - 1]!, strikes, at: this.now });
+    for (const [k, c] of refused) if (refused.size > MAX_REFUSALS || this.now - c.at >= COOLDOWN_MEMORY_MS) refused.delete(k);
+    this.changedUser(target);
+  }
+
+  private typing(key: string): void {
+    const me = this.s.users.get(key)!;
+    const partner = me.peer ? this.s.users.get(me.peer) : undefined;
+    if (partner) this.send(partner.sid, { type: "typing", from: me.name });
+  }
+
+  private setAway(sid: string, key: string, away: boolean): void {
+    const me = this.s.users.get(key)!;
+    if (!!me.away !== away) {
+      me.away = away;
+      this.touch(key);
+      this.changedUser(key);
+    }
+    this.send(sid, { type: "availability", taking: !away });
+  }
+
+  private block(sid: string, key: string, raw: string): void {
+    const name = raw.trim();
+    const target = nameKey(name);
+    if (!name) return this.error(sid, "unknown_command", "name_after", { word: "block" });
+    if (target === key) return this.error(sid, "unknown_command", "block_self");
+    const me = this.s.users.get(key)!;
+    const blocked = (me.blocked ??= new Map());
+    if (!blocked.has(target) && blocked.size >= MAX_BLOCKS) {
+      return this.error(sid, "too_many_blocks", "too_many_blocks", { max: String(MAX_BLOCKS) });
+    }
+    const shown = this.s.users.get(target)?.name ?? printable(name, 40);
+    blocked.set(target, shown);
+    this.changedUser(key);
+    // Blocking your partner ends the chat as exit does; a request between the two ends as a decline would.
+    if (me.peer === target) {
+      this.unpair(key, "exit");
+      this.send(sid, { type: "you_left", with: shown });
+    }
+    const incoming = this.s.requests.get(key);
+    if (incoming?.from === target) {
+      this.dropRequest(key);
+      this.refuse(key, target);
+      this.tell(target, { type: "request_declined", by: me.name });
+      this.send(sid, { type: "you_declined", from: shown });
+    }
+    if (this.s.outgoing.get(key) === target) {
+      this.dropRequest(target);
+      this.tell(target, { type: "request_ended", name: me.name, role: "received", reason: "withdrawn" });
+      this.send(sid, { type: "cancelled", to: shown });
+    }
+    this.send(sid, { type: "blocked", names: [...blocked.values()], changed: { name: shown, blocked: true } });
+  }
+
+  private unblock(sid: string, key: string, raw: string): void {
+    const me = this.s.users.get(key)!;
+    const target = nameKey(raw.trim());
+    const shown = me.blocked?.get(target);
+    if (shown === undefined) return this.error(sid, "not_blocked", "not_blocked", { name: printable(raw.trim(), 40) });
+    me.blocked!.delete(target);
+    this.changedUser(key);
+    this.send(sid, { type: "blocked", names: [...me.blocked!.values()], changed: { name: shown, blocked: false } });
   }
 
   private invalid(sid: string, session: Session, code: ErrorCode, message: string): void {
@@ -323,27 +481,43 @@ class Turn {
       this.setAwaiting(sid, session, false);
       this.send(sid, { type: "request_failed", ...failure });
     };
-    const targetKey = to === undefined ? undefined : nameKey(to.trim());
+    const named = to !== undefined && to.trim() !== "";
+    const targetKey = named ? nameKey(to.trim()) : undefined;
     // The seed's order: 7.1.1 yourself, 7.1.2 already connected, then the target's state.
     if (targetKey === key) return fail({ reason: "self" });
     if (me.peer) return fail({ reason: "in_chat", partner: this.s.users.get(me.peer)!.name });
+    const outgoing = this.s.outgoing.get(key) ?? this.s.shadows.get(key)?.to;
+    if (outgoing) return fail({ reason: "pending", to: this.s.users.get(outgoing)?.name ?? outgoing });
     const incoming = this.s.requests.get(key);
-    if (incoming) return fail({ reason: "answer_first", from: this.s.users.get(incoming.from)!.name });
-    const outgoing = this.s.outgoing.get(key);
-    if (outgoing) return fail({ reason: "pending", to: this.s.users.get(outgoing)!.name });
-    if (to === undefined) {
-      this.setAwaiting(sid, session, true);
-      return this.send(sid, { type: "ask_target" });
-    }
-    if (!to.trim()) {
+    if (incoming && !named) return fail({ reason: "answer_first", from: this.s.users.get(incoming.from)!.name });
+    if (!named) {
       this.setAwaiting(sid, session, true);
       return this.send(sid, { type: "ask_target" });
     }
     const target = this.s.users.get(targetKey!);
     if (!target) return fail({ reason: "offline", to: printable(to.trim(), 40) });
-    if (statusOf(this.s, targetKey!) !== "available") return fail({ reason: "busy", to: target.name });
+    if (incoming) {
+      // Being asked locks nobody in: asking the one who asked is a yes; asking anyone else declines them.
+      if (incoming.from === targetKey) return this.answer(sid, key, true);
+      this.answer(sid, key, false);
+    }
+    if (me.blocked?.has(targetKey!)) return fail({ reason: "you_blocked", to: target.name });
+    const cooldown = target.refused?.get(key);
+    if (cooldown && cooldown.until > this.now) return fail({ reason: "cooldown", to: target.name, waitMs: cooldown.until - this.now });
+    const status = statusOf(this.s, targetKey!);
+    if (status === "unavailable") return fail({ reason: "unavailable", to: target.name });
+    if (status !== "available") return fail({ reason: "busy", to: target.name });
+    const waitMs = this.spendRequest(key);
+    if (waitMs > 0) return fail({ reason: "too_many_requests", waitMs });
 
     this.setAwaiting(sid, session, false);
+    const expiresInMs = this.config.requestTimeoutMs;
+    if (target.blocked?.has(key)) {
+      // Blocked: the target never hears of it, and the requester is told no after a pause, as by a decline.
+      this.s.shadows.set(key, { to: targetKey!, answerAt: this.now + blockedAnswerDelay(key, targetKey!, this.now) });
+      this.touch(key);
+      return this.send(sid, { type: "request_sent", to: target.name, expiresInMs });
+    }
     const targetSession = this.s.sessions.get(target.sid);
     if (targetSession) this.setAwaiting(target.sid, targetSession, false);
     this.s.requests.set(targetKey!, { from: key, deadline: this.now + this.config.requestTimeoutMs });
@@ -351,7 +525,6 @@ class Turn {
     this.changed("requests", targetKey!);
     this.touch(key);
     this.touch(targetKey!);
-    const expiresInMs = this.config.requestTimeoutMs;
     this.send(target.sid, { type: "incoming_request", from: me.name, expiresInMs });
     this.send(sid, { type: "request_sent", to: target.name, expiresInMs });
   }
@@ -373,6 +546,7 @@ class Turn {
     const me = this.s.users.get(key)!;
     const requester = this.s.users.get(request.from)!;
     if (!accept) {
+      this.refuse(key, request.from);
       this.send(requester.sid, { type: "request_declined", by: me.name });
       return this.send(sid, { type: "you_declined", from: requester.name });
     }
@@ -427,9 +601,17 @@ class Turn {
   }
 
   private cancel(sid: string, session: Session, key: string): void {
+    const shadow = this.s.shadows.get(key);
+    if (shadow) {
+      this.s.shadows.delete(key);
+      this.touch(key);
+      this.refuse(shadow.to, key);
+      return this.send(sid, { type: "cancelled", to: this.s.users.get(shadow.to)?.name ?? shadow.to });
+    }
     const target = this.s.outgoing.get(key);
     if (target) {
       this.dropRequest(target);
+      this.refuse(target, key);
       const name = this.s.users.get(target)!.name;
       this.tell(target, { type: "request_ended", name: this.s.users.get(key)!.name, role: "received", reason: "withdrawn" });
       return this.send(sid, { type: "cancelled", to: name });
@@ -467,14 +649,31 @@ class Turn {
       this.dropRequest(target);
       this.tell(target, { type: "request_ended", name: me.name, role: "received", reason: "offline" });
     }
+    this.s.shadows.delete(key);
+    // Whoever it blocked is told it went offline, as anyone asking it is.
+    for (const [from, shadow] of [...this.s.shadows]) {
+      if (shadow.to !== key) continue;
+      this.s.shadows.delete(from);
+      this.touch(from);
+      this.tell(from, { type: "request_ended", name: me.name, role: "sent", reason: "offline" });
+    }
     this.touch(key);
     this.s.users.delete(key);
   }
 
   expire(): void {
+    for (const [from, shadow] of [...this.s.shadows]) {
+      if (shadow.answerAt > this.now) continue;
+      this.s.shadows.delete(from);
+      this.touch(from);
+      this.refuse(shadow.to, from);
+      const to = this.s.users.get(shadow.to);
+      if (to) this.tell(from, { type: "request_declined", by: to.name });
+    }
     for (const [target, request] of [...this.s.requests]) {
       if (request.deadline > this.now) continue;
       this.dropRequest(target);
+      this.refuse(target, request.from);
       const from = this.s.users.get(request.from);
       const to = this.s.users.get(target);
       if (from && to) {
@@ -485,11 +684,32 @@ class Turn {
   }
 }
 
-/** What a live socket's attachment says of its session, as the Lobby saved it. */
+/** What a live socket's attachment says of its session and its user, as the Lobby saved it. */
 export interface SavedSession extends Session {
   sid: string;
   /** The display name, once logged in. */
   name?: string;
+  away?: boolean;
+  /** [key, display name] */
+  blocked?: [string, string][];
+  /** [requester key, until, strikes, at] */
+  refused?: [string, number, number, number][];
+}
+
+/** What to save of a socket's session and its user (undefined fields are left out), or null when it has left. */
+export function savedSession(state: State, sid: string): Omit<SavedSession, "sid"> | null {
+  const session = state.sessions.get(sid);
+  if (!session) return null;
+  const user = session.key ? state.users.get(session.key) : undefined;
+  return {
+    key: session.key,
+    name: user?.name,
+    awaitingTarget: session.awaitingTarget,
+    chatEndedAt: session.chatEndedAt,
+    away: user?.away || undefined,
+    blocked: user?.blocked?.size ? [...user.blocked] : undefined,
+    refused: user?.refused?.size ? [...user.refused].map(([k, c]) => [k, c.until, c.strikes, c.at]) : undefined,
+  };
 }
 
 /**
@@ -507,7 +727,12 @@ export function rebuild(
   const users = new Map<string, User>();
   for (const s of saved) {
     sessions.set(s.sid, { key: s.key, awaitingTarget: s.awaitingTarget, chatEndedAt: s.chatEndedAt });
-    if (s.key) users.set(s.key, { name: s.name ?? s.key, sid: s.sid, peer: null });
+    if (!s.key) continue;
+    const user: User = { name: s.name ?? s.key, sid: s.sid, peer: null };
+    if (s.away) user.away = true;
+    if (s.blocked) user.blocked = new Map(s.blocked);
+    if (s.refused) user.refused = new Map(s.refused.map(([k, until, strikes, at]) => [k, { until, strikes, at }]));
+    users.set(s.key, user);
   }
   for (const row of peers) {
     const user = users.get(row.key);
@@ -537,7 +762,7 @@ export function restore(
   now: number,
   config: RulesConfig,
 ): { state: State; result: StepResult } {
-  const state: State = { users, requests, outgoing: new Map(), sessions };
+  const state: State = { users, requests, outgoing: new Map(), sessions, shadows: new Map(), requestBuckets: new Map() };
   const t = new Turn(state, now, config);
   for (const [target, r] of requests) {
     if (users.has(target) && users.has(r.from) && !state.outgoing.has(r.from)) {

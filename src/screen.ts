@@ -4,6 +4,11 @@
 import { type Bucket, take } from "./rate-limit";
 import { PING, utf8Length } from "../public/wire/protocol.js";
 
+/** The frame a client sends while its user types: cheap, and paid from a budget of its own. */
+export const TYPING_FRAME = '{"type":"typing"}';
+/** Typing frames a socket may send: one a second, three at once; past that they pay the main rate limit. */
+export const TYPING_LIMIT = { ratePerSecond: 1, rateBurst: 3 } as const;
+
 export type Screened =
   /** Refused `rateBurst` times in a row: the sender ignored every "slow down". Close it. */
   | "flooding"
@@ -11,6 +16,8 @@ export type Screened =
   | "slow_down"
   /** A heartbeat to answer with `pong`. */
   | "ping"
+  /** A JSON client's typing notice, within its own budget: tell the partner, and that is all. */
+  | "typing"
   | "binary"
   /** Far over the size limit: the runtime read it already (up to 32 MiB), and the socket may not send another. */
   | "far_too_big"
@@ -29,8 +36,16 @@ export function farLimit(maxMessageBytes: number): number {
   return Math.max(4 * maxMessageBytes, 65_536);
 }
 
-export function screen(frame: string | ArrayBuffer, bucket: Bucket, now: number, limits: ScreenLimits): Screened {
-  const verdict = take(bucket, now, limits);
+export function screen(
+  frame: string | ArrayBuffer,
+  json: boolean,
+  buckets: { main: Bucket; typing: Bucket },
+  now: number,
+  limits: ScreenLimits,
+): Screened {
+  // Typing notices come every few seconds while someone types: they must not eat the budget of the chat lines.
+  if (json && frame === TYPING_FRAME && take(buckets.typing, now, TYPING_LIMIT) === "ok") return "typing";
+  const verdict = take(buckets.main, now, limits);
   if (verdict !== "ok") return verdict;
   if (frame === PING) return "ping";
   if (typeof frame !== "string") return "binary";

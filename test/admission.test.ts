@@ -19,8 +19,13 @@ describe("addressKey", () => {
       expect(addressKey(ip)).toBe(key);
     }
     expect(addressKey("2001:db8:1:3::1")).not.toBe(key);
-    expect(addressKey("::1")).toBe("0:0:0:0::/64");
-    expect(addressKey("fe80::1")).toBe("fe80:0:0:0::/64");
+  });
+
+  it("counts no loopback or private address: only a developer's own machine sends those (npm start, a local load)", () => {
+    for (const ip of ["127.0.0.1", "127.0.0.42", "10.1.2.3", "172.16.0.1", "172.31.255.255", "192.168.1.10", "169.254.1.1", "::1", "::ffff:127.0.0.1", "fd00::1", "fc12::1", "fe80::1"]) {
+      expect(addressKey(ip), ip).toBeNull();
+    }
+    for (const ip of ["172.15.0.1", "172.32.0.1", "100.64.0.1", "11.0.0.1", "2001:db8::1"]) expect(addressKey(ip), ip).not.toBeNull();
   });
 
   it("reads an IPv4-mapped IPv6 address as the IPv4 address", () => {

@@ -13,11 +13,13 @@ describe("readConfig", () => {
       requestTimeoutMs: 60_000,
       heartbeatTimeoutMs: 45_000,
       presenceIntervalMs: 500,
-      maxSocketsPerIp: 64,
+      maxSocketsPerIp: 128,
       loginsPerMinutePerIp: 120,
       maxSocketsPerLobby: 30_000,
       idleTimeoutMs: 600_000,
       maxUnreadBytes: 262_144,
+      requestsPerMinute: 6,
+      requestCooldownsMs: [30_000, 120_000, 600_000],
     });
   });
 
@@ -35,6 +37,8 @@ describe("readConfig", () => {
         MAX_SOCKETS_PER_LOBBY: "100",
         IDLE_TIMEOUT_MS: "90000",
         MAX_UNREAD_BYTES: "65536",
+        REQUESTS_PER_MINUTE: "3",
+        REQUEST_COOLDOWNS_MS: "1000, 5000",
       }),
     ).toEqual({
       maxMessageBytes: 1024,
@@ -48,6 +52,8 @@ describe("readConfig", () => {
       maxSocketsPerLobby: 100,
       idleTimeoutMs: 90_000,
       maxUnreadBytes: 65_536,
+      requestsPerMinute: 3,
+      requestCooldownsMs: [1000, 5000],
     });
   });
 

@@ -15,15 +15,26 @@ describe("chatting (seed case 32 and case 5)", () => {
     }
   });
 
-  it("treats words that are commands elsewhere as chat, except exit and /commands", async () => {
+  it("treats words that are commands elsewhere as chat, except exit, connect [name] and /commands", async () => {
     const lobby = freshLobby();
     const [alice, bob] = await chatting(lobby, "alice", "bob");
-    for (const line of ["help", "list", "connect carol", "y", "quit", "cancel"]) {
+    for (const line of ["help", "list", "connect with me later", "y", "quit", "cancel", "block bob"]) {
       alice.send(line);
       await bob.expect(`alice: ${line}`);
     }
     alice.send("/help");
     await alice.expect("connect <name>");
+  });
+
+  it("answers connect in a chat, alone or with a name, with exit-first, and relays nothing (rule 3)", async () => {
+    const lobby = freshLobby();
+    const [alice, bob] = await chatting(lobby, "alice", "bob");
+    await login(lobby, "carol");
+    for (const line of ["connect", "connect carol", "CONNECT Carol"]) {
+      alice.send(line);
+      await alice.expect("You are already connected with bob; exit that connection first");
+    }
+    await bob.expectQuiet();
   });
 
   it("splits a multi-line message so that every line shows who sent it", async () => {
@@ -40,11 +51,14 @@ describe("chatting (seed case 32 and case 5)", () => {
     alice.send("exit");
     await alice.expect("You left the chat with bob");
     await bob.expect(/^alice has left the chat$/);
-    // A line typed just after the chat ended was meant for alice: refused, not run as a command.
+    // A line typed just after the chat ended was meant for alice: refused, not run as a command. A whole
+    // command runs at once: the freed user can connect with someone else straight away.
     bob.send("quit teasing me");
     await bob.expect("Your chat has just ended, so that line was not sent");
+    bob.send("quit");
+    await bob.expect("Your chat has just ended, so that line was not sent");
     const carol = await login(lobby, "carol");
-    bob.send("/connect carol");
+    bob.send("connect carol");
     await carol.expect("bob is trying to connect with you (y/n)");
     carol.send("n");
     await bob.until("carol declined connection request");

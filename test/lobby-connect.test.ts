@@ -78,8 +78,30 @@ describe("asking someone to talk (seed 7.1)", () => {
     bob.send("N");
     await alice.until("bob declined connection request");
     await bob.expect("You declined the request from alice");
-    alice.send("connect bob");
-    await bob.expect("alice is trying to connect with you (y/n)");
+    const carol = await login(lobby, "carol");
+    alice.send("connect carol");
+    await carol.expect("alice is trying to connect with you (y/n)");
+    bob.send("connect carol");
+    await bob.expect("carol is busy in a conversation");
+  });
+
+  it("does not let a declined requester ask the same person again for a while (no means no)", async () => {
+    const lobby = freshLobby();
+    const [alice, bob] = await requested(lobby, "alice", "bob");
+    bob.send("n");
+    await alice.until("bob declined connection request");
+    await bob.expect("You declined the request from alice");
+    for (const name of ["bob", "BOB", "Bob"]) {
+      alice.send(`connect ${name}`);
+      await alice.expect(/^You asked bob recently; you can ask again in (30|29) s$/);
+    }
+    // A new socket under the same name is the same requester.
+    alice.send("quit");
+    await alice.waitClosed();
+    const again = await login(lobby, "alice");
+    again.send("connect bob");
+    await again.expect(/^You asked bob recently; you can ask again in \d+ s$/);
+    await bob.expectQuiet();
   });
 
   it("re-asks until the answer is y or n", async () => {

@@ -28,8 +28,9 @@ describe("timers: request expiry and the heartbeat sweep (one alarm)", () => {
     await bob.expect("The request from alice expired");
     bob.send("y");
     await bob.expect("There is no request to answer");
+    // An unanswered request counts as a no: the requester waits before asking again.
     alice.send("connect bob");
-    await bob.expect("alice is trying to connect with you (y/n)");
+    await alice.expect(/^You asked bob recently; you can ask again in \d+ s$/);
   });
 
   it("keeps a request that is not yet due when the alarm fires", async () => {

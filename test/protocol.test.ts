@@ -128,13 +128,24 @@ describe("parseText: sentences that start with a command word", () => {
 });
 
 describe("parseText just after a chat ended", () => {
-  it("refuses a bare line, which was typed for the partner who left", () => {
-    expect(parseText("quit", "ended")).toMatchObject({ type: "invalid", code: "chat_ended" });
-    expect(parseText("see you!", "ended")).toMatchObject({ type: "invalid", code: "chat_ended" });
-  });
-  it("still runs a /command", () => {
-    expect(parseText("/connect carol", "ended")).toEqual({ type: "connect", to: "carol" });
-    expect(parseText("/quit", "ended")).toEqual({ type: "quit" });
+  it.each(["quit", "/quit", "exit", "see you!", "quit teasing me", "connect", "y", "no way", "connect with me later"])(
+    "refuses %j, which was typed for the partner who left",
+    (line) => {
+      expect(parseText(line, "ended")).toMatchObject({ type: "invalid", code: "chat_ended" });
+    },
+  );
+
+  it.each<[string, Action]>([
+    ["connect carol", { type: "connect", to: "carol" }],
+    ["/connect carol", { type: "connect", to: "carol" }],
+    ["list", { type: "list" }],
+    ["/who", { type: "list" }],
+    ["help", { type: "help" }],
+    ["cancel", { type: "cancel" }],
+    ["block tom", { type: "block", name: "tom" }],
+    ["away", { type: "away" }],
+  ])("runs %j, a whole command, at once", (line, action) => {
+    expect(parseText(line, "ended")).toEqual(action);
   });
 });
 
@@ -191,12 +202,20 @@ describe("parseText in chat mode", () => {
     expect(parse(line)).toEqual({ type: "exit" });
   });
 
-  it.each(["hello", "help me", "list", "quit", "y", "connect bob", "exit now", "I said exit"])(
+  it.each(["hello", "help me", "list", "quit", "y", "connect with me later", "exit now", "I said exit", "block tom"])(
     "sends %j to the partner as a message",
     (line) => {
       expect(parse(line)).toEqual({ type: "say", text: line });
     },
   );
+
+  it.each<[string, Action]>([
+    ["connect", { type: "connect" }],
+    ["connect carol", { type: "connect", to: "carol" }],
+    [" Connect  Carol ", { type: "connect", to: "Carol" }],
+  ])("reads %j as the command, which the rules answer with exit-first", (line, action) => {
+    expect(parse(line)).toEqual(action);
+  });
 
   it("keeps the message as typed apart from the trailing line ending", () => {
     expect(parse("  spaced out  \r\n")).toEqual({ type: "say", text: "  spaced out  " });
@@ -342,6 +361,17 @@ describe("parseJson", () => {
 const EXAMPLES: { [K in ServerEvent["type"]]: Extract<ServerEvent, { type: K }>[] } = {
   ask_name: [{ type: "ask_name" }],
   check: [{ type: "check", token: "4821", unread: 131_072 }],
+  typing: [{ type: "typing", from: "bob" }],
+  availability: [
+    { type: "availability", taking: false },
+    { type: "availability", taking: true },
+  ],
+  blocked: [
+    { type: "blocked", names: [] },
+    { type: "blocked", names: ["tom", "bob"] },
+    { type: "blocked", names: ["tom"], changed: { name: "tom", blocked: true } },
+    { type: "blocked", names: [], changed: { name: "tom", blocked: false } },
+  ],
   name_rejected: [
     { type: "name_rejected", name: "Alice", reason: "taken", detail: "someone online already has that name" },
     { type: "name_rejected", name: "al ice", reason: "invalid", detail: "spaces not allowed" },
@@ -405,13 +435,14 @@ const EXAMPLES: { [K in ServerEvent["type"]]: Extract<ServerEvent, { type: K }>[
 
 const ALL_EVENTS: ServerEvent[] = Object.values(EXAMPLES).flat();
 /** Presence is pushed to JSON clients only; text users ask with `list`. */
-const TEXT_EVENTS = ALL_EVENTS.filter((e) => e.type !== "presence");
+const TEXT_EVENTS = ALL_EVENTS.filter((e) => e.type !== "presence" && e.type !== "typing");
 
 describe("renderText", () => {
   const text = (event: ServerEvent) => renderText(event).join("\n");
 
-  it("renders presence as nothing: it is for the JSON dialect", () => {
+  it("renders presence and typing as nothing: they are for the JSON dialect", () => {
     expect(renderText(EXAMPLES.presence![0]!)).toEqual([]);
+    expect(renderText(EXAMPLES.typing![0]!)).toEqual([]);
   });
 
   it.each(TEXT_EVENTS.map((e) => [JSON.stringify(e), e] as const))(

@@ -6,7 +6,7 @@ import fc from "fast-check";
 import { DEFAULT_CONFIG } from "../src/config";
 import { describe, expect, it } from "vitest";
 import { type Input, emptyState, firstBy, nextDeadline, step } from "../src/rules";
-import { type Command, SLOTS, checkInvariants, resolve, scenario, snapshot } from "./support/scenarios";
+import { type Command, Refusals, SLOTS, checkInvariants, resolve, scenario, snapshot } from "./support/scenarios";
 
 const CONFIG = DEFAULT_CONFIG;
 const RUNS = Number(env.FUZZ_RUNS) > 0 ? Number(env.FUZZ_RUNS) : 500;
@@ -19,8 +19,11 @@ function play(commands: Command[], stats?: Stats): void {
   const sids: (string | null)[] = Array(SLOTS).fill(null);
   let generation = 0;
   let now = 1_700_000_000_000;
+  const refusals = new Refusals(CONFIG.requestCooldownsMs[0]!);
   for (const c of commands) {
     let input: Input;
+    // Time passes between steps too, so that cooldowns run out now and then, and not always.
+    now += 1000;
     if (c.kind === "tick") {
       now += CONFIG.requestTimeoutMs + 1;
       input = { type: "tick" };
@@ -38,6 +41,7 @@ function play(commands: Command[], stats?: Stats): void {
     const before = snapshot(state);
     const result = step(state, input, now, CONFIG);
     checkInvariants(before, state, result, "sid" in input ? input.sid : undefined);
+    refusals.check(before, state, result, now);
     // Expiry is complete: after a tick nothing is overdue.
     if (input.type === "tick") expect(nextDeadline(state) === null || nextDeadline(state)! > now).toBe(true);
     if (stats) for (const e of result.effects) if (e.type === "send") stats.events.add(e.event.type);
@@ -53,7 +57,7 @@ describe("matchmaking invariants under random scenarios", () => {
     const stats: Stats = { events: new Set() };
     fc.assert(fc.property(scenario(60), (commands) => play(commands, stats)), { numRuns: RUNS, seed: SEED });
     // The generator reaches deep states (chats, answers, expiries, departures), not just failed logins.
-    for (const type of ["connected", "message", "partner_left", "you_left", "request_declined", "request_ended", "cancelled"]) {
+    for (const type of ["connected", "message", "partner_left", "you_left", "request_declined", "request_ended", "cancelled", "blocked", "typing", "availability"]) {
       expect(stats.events).toContain(type);
     }
   });
@@ -68,6 +72,42 @@ describe("matchmaking invariants under random scenarios", () => {
     expect(() => checkInvariants(before, state, { effects: [], dirty: { users: new Set(), requests: new Set(), sessions: new Set() }, touched: new Map() })).toThrow(
       /not mutual/,
     );
+  });
+});
+
+describe("the new invariants are checked for real", () => {
+  const nothing = { effects: [], dirty: { users: new Set<string>(), requests: new Set<string>(), sessions: new Set<string>() }, touched: new Map() };
+  const two = () => {
+    const state = emptyState();
+    for (const [sid, name] of [["a", "alice"], ["b", "bob"]] as const) {
+      step(state, { type: "open", sid }, 0, CONFIG);
+      step(state, { type: "action", sid, action: { type: "login", name } }, 0, CONFIG);
+    }
+    return state;
+  };
+
+  it("objects to a chat across a block", () => {
+    const state = two();
+    const before = snapshot(state);
+    state.users.get("alice")!.peer = "bob";
+    state.users.get("bob")!.peer = "alice";
+    state.users.get("bob")!.blocked = new Map([["alice", "alice"]]);
+    expect(() => checkInvariants(before, state, nothing)).toThrow(/across a block/);
+  });
+
+  it("objects to a request made again within the cooldown, and not to one after it", () => {
+    const state = two();
+    const refusals = new Refusals(30_000);
+    const declined = step(state, { type: "action", sid: "a", action: { type: "connect", to: "bob" } }, 0, CONFIG);
+    refusals.check(snapshot(emptyState()), state, declined, 0);
+    let before = snapshot(state);
+    refusals.check(before, state, step(state, { type: "action", sid: "b", action: { type: "answer", accept: false } }, 0, CONFIG), 0);
+    before = snapshot(state);
+    // Forge what a broken rule would do: the request made again at once.
+    state.requests.set("bob", { from: "alice", deadline: 60_000 });
+    state.outgoing.set("alice", "bob");
+    expect(() => refusals.check(before, state, nothing, 1000)).toThrow(/asked again 1000 ms after a refusal/);
+    expect(() => refusals.check(before, state, nothing, 30_000)).not.toThrow();
   });
 });
 

@@ -1,11 +1,9 @@
-// The matchmaking rules, driven through `step` and `restore` directly: every case of the seed, no sockets.
+// The matchmaking rules, driven through `step` and `restore` directly: every rule (docs/RULES.md), no sockets.
 
 import { describe, expect, it } from "vitest";
-import { DEFAULT_CONFIG, limitsOf } from "../src/config";
-import { type Action, type ServerEvent, LIST_LIMIT } from "../public/wire/protocol.js";
+import { type Action, LIST_LIMIT } from "../public/wire/protocol.js";
 import { CHAT_END_GRACE_MS } from "../public/wire/text.js";
 import {
-  type Input,
   type PendingRequest,
   type Session,
   type State,
@@ -19,88 +17,28 @@ import {
   statusOf,
   step,
 } from "../src/rules";
-
-const CONFIG = DEFAULT_CONFIG;
-/** What every welcome carries. */
-const welcome = (name: string) => ({ type: "welcome", name, limits: limitsOf(CONFIG) });
-const NOW = 1_700_000_000_000;
-
-// ---------------------------------------------------------------------------------------------
-// Helpers
-
-// Sockets are named after their user, whatever case the name was typed in, so helpers can find them.
-const sidOf = (name: string) => `sid-${name.toLowerCase()}`;
-
-function run(state: State, input: Input, now = NOW): StepResult {
-  return step(state, input, now, CONFIG);
-}
-
-function act(state: State, sid: string, action: Action, now = NOW): StepResult {
-  return run(state, { type: "action", sid, action }, now);
-}
-
-const open = (state: State, sid: string) => run(state, { type: "open", sid });
-const login = (state: State, sid: string, name: string) => act(state, sid, { type: "login", name });
-const connect = (state: State, sid: string, to?: string, now = NOW) =>
-  act(state, sid, to === undefined ? { type: "connect" } : { type: "connect", to }, now);
-const answer = (state: State, sid: string, accept: boolean) => act(state, sid, { type: "answer", accept });
-const say = (state: State, sid: string, text: string) => act(state, sid, { type: "say", text });
-const gone = (state: State, sid: string) => run(state, { type: "gone", sid });
-const tick = (state: State, now: number) => run(state, { type: "tick" }, now);
-
-/** A lobby with these users logged in, each on a socket of its own; returns the state and their sids. */
-function lobby(...names: string[]): { state: State; sids: string[] } {
-  const state = emptyState();
-  const sids = names.map((name) => {
-    const sid = sidOf(name);
-    open(state, sid);
-    const welcome = eventsTo(login(state, sid, name), sid);
-    if (welcome[0]?.type !== "welcome") {
-      throw new Error(`lobby(): ${name} could not log in: ${JSON.stringify(welcome)}`);
-    }
-    return sid;
-  });
-  return { state, sids };
-}
-
-/** `requester` has asked `target`; the request is pending. */
-function request(state: State, requester: string, target: string, now = NOW): void {
-  const sent = eventsTo(connect(state, sidOf(requester), target, now), sidOf(requester));
-  if (sent[0]?.type !== "request_sent") throw new Error(`request(): ${JSON.stringify(sent)}`);
-}
-
-/** `a` and `b` are chatting. */
-function pair(state: State, a: string, b: string): void {
-  request(state, a, b);
-  const ok = eventsTo(answer(state, sidOf(b), true), sidOf(b));
-  if (ok[0]?.type !== "connected") throw new Error(`pair(): ${JSON.stringify(ok)}`);
-}
-
-/** The events sent to one socket, in order. */
-function eventsTo(result: StepResult, sid: string): ServerEvent[] {
-  return result.effects.flatMap((e) => (e.type === "send" && e.sid === sid ? [e.event] : []));
-}
-
-/** Every socket the step sent something to or closed. */
-function recipients(result: StepResult): string[] {
-  return [...new Set(result.effects.map((e) => e.sid))].sort();
-}
-
-/** The dirty sets as sorted arrays, for exact comparison. */
-function dirtyOf(result: StepResult): { users: string[]; requests: string[]; sessions: string[] } {
-  return {
-    users: [...result.dirty.users].sort(),
-    requests: [...result.dirty.requests].sort(),
-    sessions: [...result.dirty.sessions].sort(),
-  };
-}
-
-const clean = { users: [], requests: [], sessions: [] };
-
-function errorCode(result: StepResult, sid: string): string | undefined {
-  const event = eventsTo(result, sid)[0];
-  return event?.type === "error" ? event.code : undefined;
-}
+import {
+  CONFIG,
+  NOW,
+  act,
+  answer,
+  clean,
+  connect,
+  dirtyOf,
+  errorCode,
+  eventsTo,
+  gone,
+  lobby,
+  login,
+  open,
+  pair,
+  recipients,
+  request,
+  say,
+  sidOf,
+  tick,
+  welcome,
+} from "./support/rules";
 
 // ---------------------------------------------------------------------------------------------
 
@@ -348,14 +286,35 @@ describe("connecting with a name", () => {
     expect(dirtyOf(result)).toEqual(clean);
   });
 
-  it("asks a user with an incoming request to answer it first", () => {
+  it("asks a user with an incoming request to answer it before a bare connect", () => {
     const { state, sids: [, bob] } = lobby("Alice", "bob", "carol");
     request(state, "alice", "bob");
-    for (const to of ["carol", "alice", undefined]) {
+    for (const to of [undefined, "  "]) {
       expect(eventsTo(connect(state, bob!, to), bob!)).toEqual([
         { type: "request_failed", reason: "answer_first", from: "Alice" },
       ]);
     }
+  });
+
+  it("lets the target of a request ask someone else, declining the request for it", () => {
+    const { state, sids: [alice, bob, carol] } = lobby("Alice", "bob", "carol");
+    request(state, "alice", "bob");
+    const result = connect(state, bob!, "carol");
+    expect(eventsTo(result, alice!)).toEqual([{ type: "request_declined", by: "bob" }]);
+    expect(eventsTo(result, bob!)).toEqual([
+      { type: "you_declined", from: "Alice" },
+      { type: "request_sent", to: "carol", expiresInMs: 60_000 },
+    ]);
+    expect(eventsTo(result, carol!)).toEqual([{ type: "incoming_request", from: "bob", expiresInMs: 60_000 }]);
+    expect(state.users.get("bob")!.refused?.get("alice")?.until).toBe(NOW + 30_000);
+  });
+
+  it("reads asking the one who asked you as a yes", () => {
+    const { state, sids: [alice, bob] } = lobby("Alice", "bob");
+    request(state, "alice", "bob");
+    const result = connect(state, bob!, "ALICE");
+    expect(eventsTo(result, alice!)).toEqual([{ type: "connected", with: "bob" }]);
+    expect(eventsTo(result, bob!)).toEqual([{ type: "connected", with: "Alice" }]);
   });
 });
 
@@ -448,16 +407,22 @@ describe("answering a request", () => {
     expect(state.users.get("alice")?.peer).toBeNull();
     expect(state.requests.size).toBe(0);
     expect(state.outgoing.size).toBe(0);
-    expect(dirtyOf(result)).toEqual({ ...clean, requests: ["bob"] });
+    // Bob's socket saves who it refused (see the cooldown tests).
+    expect(dirtyOf(result)).toEqual({ ...clean, requests: ["bob"], sessions: [bob!] });
     expect(statusOf(state, "alice")).toBe("available");
     expect(statusOf(state, "bob")).toBe("available");
   });
 
-  it("lets the requester ask again, or ask someone else, after a decline", () => {
+  it("lets the requester ask someone else at once after a decline, and the same person after the cooldown", () => {
     const { state, sids: [alice, bob] } = lobby("alice", "bob", "carol");
     request(state, "alice", "bob");
     answer(state, bob!, false);
     expect(eventsTo(connect(state, alice!, "carol"), alice!)[0]?.type).toBe("request_sent");
+    act(state, alice!, { type: "cancel" });
+    expect(eventsTo(connect(state, alice!, "bob"), alice!)).toEqual([
+      { type: "request_failed", reason: "cooldown", to: "bob", waitMs: 30_000 },
+    ]);
+    expect(eventsTo(connect(state, alice!, "bob", NOW + 30_000), alice!)[0]?.type).toBe("request_sent");
   });
 
   it("reports that there is nothing to answer", () => {
@@ -651,7 +616,7 @@ describe("cancelling a request", () => {
     expect(eventsTo(result, alice!)).toEqual([{ type: "cancelled", to: "Bob" }]);
     expect(state.requests.size).toBe(0);
     expect(state.outgoing.size).toBe(0);
-    expect(dirtyOf(result)).toEqual({ ...clean, requests: ["bob"] });
+    expect(dirtyOf(result)).toEqual({ ...clean, requests: ["bob"], sessions: [bob!] });
     expect(inputMode(state, bob!)).toBe("command");
     expect(nextDeadline(state)).toBeNull();
   });
@@ -780,7 +745,7 @@ describe("request expiry", () => {
     ]);
     expect(state.requests.size).toBe(0);
     expect(state.outgoing.size).toBe(0);
-    expect(dirtyOf(result)).toEqual({ ...clean, requests: ["bob"] });
+    expect(dirtyOf(result)).toEqual({ ...clean, requests: ["bob"], sessions: [bob!] });
     expect(inputMode(state, bob!)).toBe("command");
   });
 

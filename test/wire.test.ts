@@ -22,6 +22,8 @@ const SAMPLE: Record<string, string | number> = {
   word: "dance",
   token: "4821",
   status: "available",
+  wait: 25,
+  names: "tom, bob",
 };
 
 describe("the text dialect's sentences", () => {

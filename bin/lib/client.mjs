@@ -2,7 +2,7 @@
 // The client's loop: server events update the session and are shown; typed lines become actions. Two sources at
 // once, as in the seed's two threads, on one event loop: the socket's events and readline's lines.
 
-import { awaitsAnswer, follow, isAnswer, modeOf, newSession } from "./session.mjs";
+import { TYPING_SHOWN_MS, awaitsAnswer, follow, isAnswer, modeOf, newSession } from "./session.mjs";
 import { parseLine, complete } from "./commands.mjs";
 import { chatLines, describeClose, promptFor, renderEvent, safe } from "./render.mjs";
 import { Terminal, wantsColour } from "./terminal.mjs";
@@ -19,6 +19,8 @@ export const EXIT = { ok: 0, disconnected: 1, usage: 2 };
 const TIMING = {
   /** Lines typed after an action wait at most this long for its answer before they are read anyway. */
   holdMs: 5000,
+  /** While the person types in a chat, the partner is told at most this often. */
+  typingEveryMs: 3000,
   /** After `quit`, how long to wait for the server's close before closing ourselves, then dropping. */
   quitMs: 2000,
 };
@@ -73,7 +75,20 @@ export class Client {
       (line) => this.typed(line),
       () => this.typed(END_OF_INPUT),
       () => this.interrupt(),
+      () => this.keystroke(),
     );
+    /** When we last told the partner we were typing. */
+    this.typingSentAt = -Infinity;
+    /** @type {NodeJS.Timeout | undefined} clears "typing…" from the prompt */
+    this.typingShown = undefined;
+  }
+
+  /** A key pressed: in a chat, the partner hears we are typing (at most every few seconds). */
+  keystroke() {
+    const now = performance.now();
+    if (modeOf(this.session) !== "chat" || now - this.typingSentAt < TIMING.typingEveryMs) return;
+    this.typingSentAt = now;
+    this.link.send({ type: "typing" });
   }
 
   /** Ctrl-C, or a signal: leave now, without reading the lines still queued. */
@@ -100,6 +115,12 @@ export class Client {
     if (event.type === "users" && this.quietList) {
       this.quietList = false;
       return this.release();
+    }
+    if (event.type === "typing") {
+      // Shown in the prompt, and gone again when no notice follows.
+      clearTimeout(this.typingShown);
+      this.typingShown = setTimeout(() => this.show([]), TYPING_SHOWN_MS).unref();
+      return this.show([]);
     }
     this.show(renderEvent(event).filter((l) => l.style !== "ask" || !this.terminal.interactive));
     if (event.type === "welcome") {

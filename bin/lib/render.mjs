@@ -6,6 +6,7 @@ import { cleanForTerminal, renderText } from "../../public/wire/text.js";
 
 /** @typedef {import("../../public/wire/protocol.js").ServerEvent} ServerEvent */
 /** @typedef {import("./session.mjs").Session} Session */
+import { partnerTyping } from "./session.mjs";
 
 /**
  * notice: what happened; question: the server waits for an answer (y/n); ask: a question the interactive prompt
@@ -83,7 +84,7 @@ export function promptFor(mode, s) {
     case "answer":
       return "y/n> ";
     case "chat":
-      return `to ${safe(s.partner ?? "")}> `;
+      return `to ${safe(s.partner ?? "")}${partnerTyping(s, performance.now()) ? " (typing…)" : ""}> `;
     case "ended":
     case "command":
       return "> ";
@@ -94,9 +95,13 @@ export function promptFor(mode, s) {
 const CLOSE_HINTS = /** @type {Record<number, string>} */ ({
   1000: "normal closure",
   1001: "the server is going away, as in a deploy; run parley again to reconnect",
+  1002: "the close frame carried a code no client may send",
   1008: "policy violation: too many messages too fast",
+  1009: "a message far over the size limit",
   1011: "the server hit an error",
   4000: "heartbeat timeout: the server heard nothing from this client for too long",
+  4001: "idle: nothing was sent for too long",
+  4002: "not reading: too much was sent without this client showing it read it",
 });
 
 /**

@@ -18,6 +18,7 @@ import { inputMode } from "../../public/wire/text.js";
  * @property {boolean} awaitingTarget the server asked "Who do you want to connect with?"
  * @property {Map<string, Status>} online who else is online, from `list` answers and presence pushes
  * @property {number | null} chatEndedAt when our last chat ended (performance.now())
+ * @property {number | null} partnerTypingAt when the partner last said it was typing (performance.now())
  */
 
 /** @returns {Session} */
@@ -30,6 +31,7 @@ export function newSession() {
     awaitingTarget: false,
     online: new Map(),
     chatEndedAt: null,
+    partnerTypingAt: null,
   };
 }
 
@@ -78,11 +80,19 @@ export function follow(s, e) {
     case "connected":
       Object.assign(s, { partner: e.with, askedBy: null, asking: null, awaitingTarget: false });
       break;
+    case "typing":
+      s.partnerTypingAt = performance.now();
+      break;
+    case "message":
+      s.partnerTypingAt = null; // the line they were typing has come
+      break;
     case "partner_left":
+      s.partnerTypingAt = null;
       s.partner = null;
       s.chatEndedAt = performance.now(); // we may have been typing to them: see modeOf
       break;
     case "you_left":
+      s.partnerTypingAt = null;
       s.partner = null;
       break;
     case "users":
@@ -110,6 +120,18 @@ export function modeOf(s, now) {
   return inputMode({ ...facts, chatEndedAt: now === undefined ? null : s.chatEndedAt }, now ?? 0);
 }
 
+/** How long "typing…" shows after the partner's last typing notice (clients send one every few seconds). */
+export const TYPING_SHOWN_MS = 6000;
+
+/**
+ * Whether the partner is typing now.
+ * @param {Session} s
+ * @param {number} now performance.now()
+ */
+export function partnerTyping(s, now) {
+  return s.partner !== null && s.partnerTypingAt !== null && now - s.partnerTypingAt < TYPING_SHOWN_MS;
+}
+
 /**
  * Whether the server answers this action with an event of its own. Lines typed after one are held until that
  * answer arrives, so that a pasted "alice⏎connect bob⏎" reads its second line as a command, not as a name.
@@ -125,5 +147,5 @@ export function awaitsAnswer(action) {
  * @param {ServerEvent} e
  */
 export function isAnswer(e) {
-  return e.type !== "message" && e.type !== "presence";
+  return e.type !== "message" && e.type !== "presence" && e.type !== "typing";
 }

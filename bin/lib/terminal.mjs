@@ -77,6 +77,7 @@ export function displayWidth(s) {
 export class Terminal {
   /** @param {TerminalOptions} opts */
   constructor(opts) {
+    this.in = opts.input;
     this.out = opts.output;
     this.interactive = opts.interactive;
     this.colour = opts.colour;
@@ -105,8 +106,10 @@ export class Terminal {
    * @param {(line: string) => void} onLine every line entered
    * @param {() => void} onEnd Ctrl-D, or the end of piped input
    * @param {() => void} onInterrupt Ctrl-C at the prompt
+   * @param {() => void} [onKey] a key pressed at the prompt (a person at a TTY only)
    */
-  listen(onLine, onEnd, onInterrupt) {
+  listen(onLine, onEnd, onInterrupt, onKey) {
+    if (this.interactive && onKey) this.in.on("keypress", () => onKey());
     this.rl.on("line", (line) => {
       if (this.interactive) {
         const columns = this.out.columns || 80;

@@ -39,17 +39,23 @@ export function validCloseCode(code) {
 }
 
 /** @typedef {"text" | "json"} Dialect */
-/** @typedef {"available" | "busy" | "pending"} Status */
+/**
+ * `pending`: a request sent or received; `unavailable`: not taking requests (the user said `away`).
+ * @typedef {"available" | "busy" | "pending" | "unavailable"} Status
+ */
 
 /**
  * @typedef {"binary_frame" | "too_big" | "rate_limited" | "bad_json" | "bad_action" | "unknown_command"
  *   | "not_logged_in" | "already_logged_in" | "bad_answer" | "no_request" | "not_in_chat" | "nothing_to_exit"
- *   | "nothing_to_cancel" | "empty_message" | "chat_ended" | "too_many_logins" | "bad_check"} ErrorCode
+ *   | "nothing_to_cancel" | "empty_message" | "chat_ended" | "too_many_logins" | "bad_check" | "too_many_blocks"
+ *   | "not_blocked"} ErrorCode
  */
 
 /**
  * What a client asks for, whichever dialect it speaks. `invalid` is input that could not be understood; the rules
- * answer it with an error. `checked` answers a `check` (see src/unread.ts).
+ * answer it with an error. `checked` answers a `check` (see src/unread.ts). `typing` tells the partner (JSON
+ * clients only hear it); `away`/`back` stop and resume taking requests; `block`/`unblock`/`blocked` keep a person
+ * from asking you, silently (they are told no, as if you declined).
  * @typedef {{ type: "login", name: string }
  *   | { type: "connect", to?: string }
  *   | { type: "answer", accept: boolean }
@@ -60,6 +66,12 @@ export function validCloseCode(code) {
  *   | { type: "help" }
  *   | { type: "quit" }
  *   | { type: "checked", token: string }
+ *   | { type: "typing" }
+ *   | { type: "away" }
+ *   | { type: "back" }
+ *   | { type: "block", name: string }
+ *   | { type: "unblock", name: string }
+ *   | { type: "blocked" }
  *   | { type: "invalid", code: ErrorCode, message: string }} Action
  */
 
@@ -68,13 +80,19 @@ export function validCloseCode(code) {
 /**
  * Why a `connect` was refused. `in_chat`: the requester is chatting with `partner`. `pending`: its own request to
  * `to` is still open. `answer_first`: `from` asked it and awaits its y/n. `busy`: the target is chatting or has a
- * request open.
+ * request open. `unavailable`: the target is not taking requests. `cooldown`: the target said no (or the request
+ * expired or was withdrawn) lately; ask again in `waitMs`. `too_many_requests`: the requester asked too many people
+ * lately. `you_blocked`: the requester blocked the target.
  * @typedef {{ reason: "self" }
  *   | { reason: "in_chat", partner: string }
  *   | { reason: "pending", to: string }
  *   | { reason: "answer_first", from: string }
  *   | { reason: "offline", to: string }
- *   | { reason: "busy", to: string }} RequestFailure
+ *   | { reason: "busy", to: string }
+ *   | { reason: "unavailable", to: string }
+ *   | { reason: "cooldown", to: string, waitMs: number }
+ *   | { reason: "too_many_requests", waitMs: number }
+ *   | { reason: "you_blocked", to: string }} RequestFailure
  */
 
 /** @typedef {{ name: string, status: Status }} UserEntry */
@@ -112,6 +130,9 @@ export function validCloseCode(code) {
  *   | { type: "presence", changes: PresenceChange[] }
  *   | { type: "help" }
  *   | { type: "check", token: string, unread: number }
+ *   | { type: "typing", from: string }
+ *   | { type: "availability", taking: boolean }
+ *   | { type: "blocked", names: string[], changed?: { name: string, blocked: boolean } }
  *   | { type: "bye" }
  *   | { type: "error", code: ErrorCode, message: string }} ServerEvent
  */
@@ -151,6 +172,13 @@ export function parseAction(frame) {
       return typeof v.text === "string" ? { type: "say", text: v.text } : bad('"say" needs a string "text"');
     case "checked":
       return typeof v.token === "string" ? { type: "checked", token: v.token } : bad('"checked" needs the string "token" of the check');
+    case "block":
+    case "unblock":
+      return typeof v.name === "string" ? { type: v.type, name: v.name } : bad(`"${v.type}" needs a string "name"`);
+    case "typing":
+    case "away":
+    case "back":
+    case "blocked":
     case "exit":
     case "cancel":
     case "list":

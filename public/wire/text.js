@@ -20,7 +20,7 @@ export const SAY = Object.freeze({
   name_confusable: "Username {name} is taken: {detail}",
   name_invalid: "That username is not allowed: {detail}",
   welcome: "Welcome, {name}!",
-  commands: "Commands: connect <name>, list, exit, cancel, help, quit",
+  commands: "Commands: connect <name>, list, exit, cancel, block <name>, away, help, quit",
   ask_target: "Who do you want to connect with?",
   self: "You can't connect with yourself",
   in_chat: "You are already connected with {partner}; exit that connection first",
@@ -28,6 +28,10 @@ export const SAY = Object.freeze({
   answer_first: "{from} is trying to connect with you; answer that first (y/n)",
   offline: "{to} is not online",
   busy: "{to} is busy in a conversation",
+  unavailable: "{to} is not taking requests right now",
+  cooldown: "You asked {to} recently; you can ask again in {wait} s",
+  too_many_requests: "You have asked too many people lately; you can ask again in {wait} s",
+  you_blocked: "You blocked {to}; type unblock {to} first",
   request_sent: "Waiting for {to} to answer (the request expires in {seconds} s; type cancel to withdraw it)",
   incoming_request: "{from} is trying to connect with you (y/n)",
   request_declined: "{by} declined connection request",
@@ -47,6 +51,12 @@ export const SAY = Object.freeze({
   users_entry: "  {name} - {status}",
   users_you: "  {name} (you) - {status}",
   users_more: "  ...and {more} more",
+  not_taking: "You are not taking requests; whoever asks is told so. Type back when you are",
+  taking: "You are taking requests again",
+  blocked_now: "You blocked {name}; when they ask to chat they are told no, as if you declined",
+  unblocked_now: "You unblocked {name}",
+  blocked_list: "Blocked: {names}",
+  blocked_none: "You have not blocked anyone",
   check: "You have been sent {kib} KiB without showing that you read it; type /ok {token} to keep receiving (the connection closes if much more goes unread)",
   bye: "Goodbye",
   // Errors: the `message` of an error event, in both dialects.
@@ -64,8 +74,12 @@ export const SAY = Object.freeze({
   unknown_command: 'Unknown command "{word}". Type help to see the commands',
   takes_nothing: '"{word}" takes nothing after it; type {word} on its own (that line was not sent to anyone)',
   no_command: "Type a command, or help to see them all",
+  name_after: "Type {word} and a name, e.g. {word} bob",
+  block_self: "You can't block yourself",
   ok_needs_code: "Type ok and the code you were given",
   wrong_code: "That is not the code you were sent; type it exactly",
+  too_many_blocks: "You can block at most {max} people; unblock someone first",
+  not_blocked: "{name} is not blocked",
   no_check: "There is no check to answer",
   rate_limited: "slow down: you are sending messages too fast; this one was not delivered",
   binary_frame: "Binary frames are not supported; send text",
@@ -92,6 +106,8 @@ export const HELP_LINES = Object.freeze([
   "list (or who)   who is online, and who is free",
   "exit            leave the chat you are in",
   "cancel          withdraw the request you sent",
+  "block <name>    never be asked by them (they are told no); unblock <name>, blocked to list",
+  "away / back     stop and start taking requests",
   "help            this list",
   "quit            disconnect",
   "In a chat every line you type goes to your partner; /list, /help, /quit still work there.",
@@ -144,6 +160,7 @@ export function renderText(e) {
     case "ask_target":
       return [say("ask_target")];
     case "request_failed":
+      if (e.reason === "cooldown" || e.reason === "too_many_requests") return [say(e.reason, { ...e, wait: seconds(e.waitMs) })];
       return [say(e.reason, e)];
     case "request_sent":
       return [say("request_sent", { to: e.to, seconds: seconds(e.expiresInMs) })];
@@ -184,6 +201,13 @@ export function renderText(e) {
       return []; // text users ask with `list` instead
     case "check":
       return [say("check", { kib: Math.round(e.unread / 1024), token: e.token })];
+    case "typing":
+      return []; // programs and the web page show it; a terminal line per keystroke would drown the chat
+    case "availability":
+      return [say(e.taking ? "taking" : "not_taking")];
+    case "blocked":
+      if (e.changed) return [say(e.changed.blocked ? "blocked_now" : "unblocked_now", e.changed)];
+      return [e.names.length > 0 ? say("blocked_list", { names: e.names.join(", ") }) : say("blocked_none")];
     case "bye":
       return [say("bye")];
     case "error":
@@ -207,7 +231,7 @@ export function render(event, dialect) {
 
 const NAME = "[\\p{L}\\p{M}\\p{N}_.-]+";
 const NAME_FIELDS = new Set(["name", "from", "to", "by", "with", "partner"]);
-const NUMBER_FIELDS = new Set(["seconds", "total", "more", "max", "kib"]);
+const NUMBER_FIELDS = new Set(["seconds", "total", "more", "max", "kib", "wait"]);
 
 /** Each sentence as a pattern: names match the username alphabet, numbers digits, anything else any text. */
 const PATTERNS = /** @type {[Sentence, RegExp][]} */ (
@@ -273,7 +297,20 @@ export function inputMode(s, now) {
 const YES = new Set(["y", "yes"]);
 const NO = new Set(["n", "no"]);
 const PROMPT_COMMANDS = new Set(["cancel", "help", "quit", "list", "who"]);
-const COMMAND_WORDS = new Set(["connect", "c", "y", "yes", "n", "no", "list", "who", "help", "?", "exit", "cancel", "quit"]);
+const COMMAND_WORDS = new Set([
+  "connect", "c", "y", "yes", "n", "no", "list", "who", "help", "?", "exit", "cancel", "quit", "block", "unblock", "blocked",
+  "away", "back",
+]);
+/** Commands that take a name after them. */
+const NAMED = new Set(["connect", "c", "block", "unblock"]);
+/**
+ * Right after a chat ends, a line that is a whole command runs; anything else was typed for the partner who just
+ * left, and is refused. `quit`, `exit`, a bare `connect` and y/n are not whole enough to be sure of.
+ * @param {Action} action
+ */
+const wholeCommand = (action) =>
+  (action.type === "connect" && action.to !== undefined && !/\s/.test(action.to)) ||
+  ["list", "help", "cancel", "block", "unblock", "blocked", "away", "back"].includes(action.type);
 
 /**
  * One typed line of the plain dialect, read in the sender's mode.
@@ -290,7 +327,13 @@ export function parseText(frame, mode) {
     const trimmed = frame.trim();
     if (trimmed.startsWith("/")) return parseCommand(trimmed.slice(1));
     if (trimmed.length === 4 && trimmed.toLowerCase() === "exit") return { type: "exit" };
+    if (/^connect(\s+\S+)?$/i.test(trimmed)) return parseCommand(trimmed);
     return { type: "say", text: frame.replace(/\r?\n$/, "") }; // blank: the rules answer it
+  }
+  if (mode === "ended") {
+    // Within the grace after a chat ended: a whole command runs, any other line was typed for the partner.
+    const action = parseCommand(frame.replace(/\r?\n$/, "").trim().replace(/^\//, ""));
+    return wholeCommand(action) ? action : { type: "invalid", code: "chat_ended", message: say("chat_ended") };
   }
   const line = frame.replace(/\r?\n$/, "");
   const word = line.trim().toLowerCase();
@@ -307,8 +350,6 @@ export function parseText(frame, mode) {
       if (YES.has(word)) return { type: "answer", accept: true };
       if (NO.has(word)) return { type: "answer", accept: false };
       return { type: "invalid", code: "bad_answer", message: say("answer_y_n") };
-    case "ended":
-      return { type: "invalid", code: "chat_ended", message: say("chat_ended") };
     case "command":
       return parseCommand(line);
   }
@@ -325,7 +366,11 @@ export function partnerText(frame) {
   // Most lines neither start nor end with white space, and then trim() returns the line itself.
   const trimmed = line.trim();
   if (trimmed === "" || trimmed.startsWith("/")) return null;
-  return trimmed.length === 4 && trimmed.toLowerCase() === "exit" ? null : line;
+  if (trimmed.length === 4 && trimmed.toLowerCase() === "exit") return null;
+  // `connect` alone, or with one name, is the command even in a chat (it is answered "exit that connection
+  // first"); `connect with me later` is a sentence.
+  if (trimmed.length >= 7 && /^connect(\s+\S+)?$/i.test(trimmed)) return null;
+  return line;
 }
 
 /**
@@ -340,8 +385,8 @@ function parseCommand(text) {
   if (word === "ok") {
     return rest ? { type: "checked", token: rest } : { type: "invalid", code: "bad_check", message: say("ok_needs_code") };
   }
-  // Only connect takes an argument: "quit teasing me" or "no way" is a sentence, not a command.
-  if (rest && word !== "connect" && word !== "c" && COMMAND_WORDS.has(word)) {
+  // Only connect and block take a name: "quit teasing me" or "no way" is a sentence, not a command.
+  if (rest && !NAMED.has(word) && COMMAND_WORDS.has(word)) {
     return { type: "invalid", code: "unknown_command", message: say("takes_nothing", { word }) };
   }
   switch (word) {
@@ -360,9 +405,15 @@ function parseCommand(text) {
     case "help":
     case "?":
       return { type: "help" };
+    case "block":
+    case "unblock":
+      return rest ? { type: word, name: rest } : { type: "invalid", code: "unknown_command", message: say("name_after", { word }) };
     case "exit":
     case "cancel":
     case "quit":
+    case "blocked":
+    case "away":
+    case "back":
       return { type: word };
     case "":
       return { type: "invalid", code: "unknown_command", message: say("no_command") };

@@ -93,11 +93,15 @@ describe("the web client in Chromium", () => {
     await request.waitFor({ state: "hidden" });
     await shot(alice.page, "06-alice-declined");
 
-    // alice asks again (the button waits until bob is available again); bob accepts from the keyboard, as focus
-    // starts on Accept.
+    // Asked again at once, bob's no still holds: alice is told to wait (the button waits until bob is free again).
     await connectBob.click();
-    await request.waitFor();
-    await bob.page.keyboard.press("Enter");
+    await alice.page.locator("#notices").getByText(/^You asked bob recently; you can ask again in \d+ s$/).waitFor();
+    // bob changes his mind and asks alice; she accepts from the keyboard, as focus starts on Accept.
+    const connectAlice = bob.page.getByRole("button", { name: "Connect with alice" });
+    await expect.poll(() => connectAlice.isEnabled()).toBe(true);
+    await connectAlice.click();
+    await alice.page.getByRole("dialog", { name: "bob wants to chat" }).waitFor();
+    await alice.page.keyboard.press("Enter");
     await chatLine(alice.page, text({ type: "connected", with: "bob" })).waitFor();
     await chatLine(bob.page, text({ type: "connected", with: "alice" })).waitFor();
     // The list follows: both are now in a chat.

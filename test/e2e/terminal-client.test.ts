@@ -165,10 +165,13 @@ describe("the terminal client", () => {
     await bob.expect("You declined the request from alice");
     await alice.expect("bob declined connection request");
 
+    // No means no for a while; bob may still ask alice.
     alice.type("connect bob");
-    await alice.expect("Waiting for bob to answer");
-    await bob.expect("alice is trying to connect with you (y/n)");
-    bob.type("y");
+    await alice.expect(/You asked bob recently; you can ask again in \d+ s/);
+    bob.type("connect alice");
+    await bob.expect("Waiting for alice to answer");
+    await alice.expect("bob is trying to connect with you (y/n)");
+    alice.type("y");
     await bob.expect("You are now connected with alice");
     await alice.expect("You are now connected with bob");
 

@@ -27,7 +27,7 @@ describe("Parley under wrangler dev", () => {
     expect(res.headers.get("content-type")).toContain("text/html");
   });
 
-  it("runs the seed's whole flow: request, decline, request, accept, chat, exit", async () => {
+  it("runs the whole flow: request, decline, cooldown, the other way round, accept, chat, exit", async () => {
     const url = lobbyUrl();
     const alice = await login(url, "alice");
     const bob = await login(url, "bob");
@@ -39,10 +39,13 @@ describe("Parley under wrangler dev", () => {
     bob.send("n");
     await bob.expect("You declined the request from alice");
     await alice.expect("bob declined connection request");
+    // No means no for a while (rule 13); bob may still ask alice.
     alice.send("connect bob");
-    await alice.expect("Waiting for bob");
-    await bob.expect("alice is trying to connect with you (y/n)");
-    bob.send("y");
+    await alice.expect(/^You asked bob recently; you can ask again in \d+ s$/);
+    bob.send("connect alice");
+    await bob.expect("Waiting for alice");
+    await alice.expect("bob is trying to connect with you (y/n)");
+    alice.send("y");
     await bob.expect("You are now connected with alice");
     await alice.expect("You are now connected with bob");
     alice.send("hi bob");

@@ -38,6 +38,10 @@ const action: fc.Arbitrary<Action> = fc.oneof(
   { weight: 2, arbitrary: fc.constant<Action>({ type: "cancel" }) },
   { weight: 1, arbitrary: fc.constant<Action>({ type: "list" }) },
   { weight: 1, arbitrary: fc.constant<Action>({ type: "quit" }) },
+  { weight: 1, arbitrary: name.map((n): Action => ({ type: "block", name: n })) },
+  { weight: 1, arbitrary: name.map((n): Action => ({ type: "unblock", name: n })) },
+  { weight: 2, arbitrary: fc.constant<Action>({ type: "typing" }) },
+  { weight: 1, arbitrary: fc.constantFrom<Action>({ type: "away" }, { type: "back" }, { type: "blocked" }) },
 );
 
 export const command: fc.Arbitrary<Command> = fc.oneof(
@@ -77,9 +81,10 @@ export function resolve(
         return key !== null && state.requests.has(key);
       case "say":
       case "exit":
+      case "typing":
         return key !== null && state.users.get(key)?.peer != null;
       case "cancel":
-        return key !== null && state.outgoing.has(key);
+        return key !== null && (state.outgoing.has(key) || state.shadows.has(key));
       default:
         return key !== null;
     }
@@ -89,20 +94,25 @@ export function resolve(
   const sid = from[c.pick % from.length]!;
   if (c.kind === "gone") return { sid, action: null };
   let action = c.action;
-  if (action.type === "connect" && action.to !== undefined && !c.stray) {
-    const others = [...state.users.values()].filter((u) => u.sid !== sid).map((u) => u.name);
-    if (others.length > 0) action = { type: "connect", to: others[Math.floor(c.pick / 7) % others.length]! };
-  }
+  const others = [...state.users.values()].filter((u) => u.sid !== sid).map((u) => u.name);
+  const other = others[Math.floor(c.pick / 7) % Math.max(1, others.length)];
+  if (action.type === "connect" && action.to !== undefined && !c.stray && other) action = { type: "connect", to: other };
+  if ((action.type === "block" || action.type === "unblock") && !c.stray && other) action = { type: action.type, name: other };
   return { sid, action };
 }
 
-/** The relations a user can lose: each must be announced exactly once to whoever is still there. */
-function relations(state: State): { pairs: Set<string>; requests: Set<string> } {
+/**
+ * The relations a user can lose: each must be announced exactly once to whoever is still there. A request to
+ * someone who blocked the requester (a shadow) is announced to the requester only.
+ */
+function relations(state: State): { pairs: Set<string>; requests: Set<string>; shadows: Set<string> } {
   const pairs = new Set<string>();
   for (const [key, user] of state.users) if (user.peer && key < user.peer) pairs.add(`${key}|${user.peer}`);
   const requests = new Set<string>();
   for (const [target, r] of state.requests) requests.add(`${r.from}>${target}`);
-  return { pairs, requests };
+  const shadows = new Set<string>();
+  for (const [from, shadow] of state.shadows) shadows.add(`${from}>${shadow.to}`);
+  return { pairs, requests, shadows };
 }
 
 export type Snapshot = ReturnType<typeof snapshot>;
@@ -142,8 +152,20 @@ export function checkInvariants(before: Snapshot, state: State, result: StepResu
     if (state.outgoing.get(r.from) !== target) fail(`outgoing index misses ${r.from}>${target}`);
   }
   for (const key of state.users.keys()) {
-    const roles = [state.users.get(key)!.peer !== null, state.requests.has(key), state.outgoing.has(key)];
+    const roles = [state.users.get(key)!.peer !== null, state.requests.has(key), state.outgoing.has(key) || state.shadows.has(key)];
     if (roles.filter(Boolean).length > 1) fail(`${key} is in more than one of chatting/requested/requesting`);
+    if (state.outgoing.has(key) && state.shadows.has(key)) fail(`${key} has two requests out`);
+  }
+  // A blocked pair is never connected, and neither sees a request from the other.
+  const blocks = (a: string, b: string) => !!state.users.get(a)?.blocked?.has(b);
+  for (const [key, user] of state.users) {
+    if (user.peer && (blocks(key, user.peer) || blocks(user.peer, key))) fail(`${key} chats with ${user.peer} across a block`);
+  }
+  for (const [target, r] of state.requests) if (blocks(target, r.from) || blocks(r.from, target)) fail(`request ${r.from}>${target} across a block`);
+  for (const effect of result.effects) {
+    if (effect.type !== "send" || effect.event.type !== "incoming_request") continue;
+    const target = [...before.sidOf].find(([, sid]) => sid === effect.sid)?.[0];
+    if (target && blocks(target, nameKey(effect.event.from))) fail(`${target} was asked by ${effect.event.from}, whom it blocked`);
   }
   // Messages only ever go to the sender's partner (as it was when the message was sent).
   const actorKey = actor ? [...before.sidOf].find(([, sid]) => sid === actor)?.[0] : undefined;
@@ -168,6 +190,53 @@ export function checkInvariants(before: Snapshot, state: State, result: StepResu
     if (after.requests.has(request)) continue;
     for (const key of request.split(">")) {
       if (state.users.has(key) && told(key, REQUEST_END) !== 1) fail(`${key} not told once that ${request} ended`);
+    }
+  }
+  for (const shadow of before.shadows) {
+    if (after.shadows.has(shadow)) continue;
+    const [from, to] = shadow.split(">") as [string, string];
+    if (state.users.has(from) && told(from, REQUEST_END) !== 1) fail(`${from} not told once that ${shadow} ended`);
+    const toSid = before.sidOf.get(to);
+    const heard = result.effects.some(
+      (e) => e.type === "send" && e.sid === toSid && REQUEST_END.has(e.event.type) && Object.values(e.event).some((v) => typeof v === "string" && nameKey(v) === from),
+    );
+    if (heard && !before.requests.has(`${to}>${from}`)) fail(`${to}, who blocked, heard of ${shadow}`);
+  }
+}
+
+/**
+ * Who was refused by whom and when, followed across steps from what the requesters were told, independently of
+ * the rules' own bookkeeping: no request may reach the same person again within the first cooldown, however the
+ * requester spells the name, withdraws, or reconnects (a refusal is kept by name).
+ */
+export class Refusals {
+  private readonly at = new Map<string, number>();
+
+  constructor(private readonly firstWaitMs: number) {}
+
+  /** Throws when this step made a request that an earlier refusal forbids, then records this step's refusals. */
+  check(before: Snapshot, state: State, result: StepResult, now: number): void {
+    const keyOfSid = new Map([...before.sidOf].map(([key, sid]) => [sid, key]));
+    const made = [...state.requests].map(([target, r]) => `${r.from}>${target}`).filter((r) => !before.requests.has(r));
+    made.push(...[...state.shadows].map(([from, s]) => `${from}>${s.to}`).filter((r) => !before.shadows.has(r)));
+    for (const request of made) {
+      const refused = this.at.get(request);
+      if (refused !== undefined && now < refused + this.firstWaitMs) {
+        throw new Error(`invariant broken: ${request} asked again ${now - refused} ms after a refusal`);
+      }
+    }
+    for (const effect of result.effects) {
+      if (effect.type !== "send") continue;
+      const requester = keyOfSid.get(effect.sid);
+      const e = effect.event;
+      const target =
+        e.type === "request_declined" ? e.by : e.type === "cancelled" ? e.to : e.type === "request_ended" && e.role === "sent" && e.reason === "expired" ? e.name : null;
+      if (requester && target) this.at.set(`${requester}>${nameKey(target)}`, now);
+    }
+    // A refusal belongs to the target's session: when the target leaves, it goes with it.
+    for (const key of before.sidOf.keys()) {
+      if (state.users.has(key)) continue;
+      for (const request of this.at.keys()) if (request.endsWith(`>${key}`)) this.at.delete(request);
     }
   }
 }
