@@ -1,6 +1,6 @@
 // The matchmaking rules: who may connect to whom and what each side is told.
 // No sockets, storage or clocks: `step` takes the state, one input and the time, updates the state and returns
-// the effects, so every case of the seed is unit-tested directly and the Lobby only moves bytes.
+// the effects, so every rule (docs/RULES.md) is unit-tested directly and the Lobby only moves bytes.
 
 import { type Config, type LimitsConfig, limitsOf } from "./config";
 import { LIST_LIMIT, printable } from "../public/wire/protocol.js";
@@ -9,7 +9,7 @@ import { checkName, foldName, nameKey } from "../public/wire/names.js";
 import { type InputMode, type Sentence, inputMode as modeOf, say } from "../public/wire/text.js";
 import { type Bucket, fullBucket, take } from "./rate-limit";
 
-/** One logged-in user: the seed's `Clients[username]` = { socket, engaged, connected_with }. */
+/** One logged-in user: who is online, on which socket, and with whom (R1, R3). */
 export interface User {
   /** The name as the user typed it (NFKC), for display. */
   name: string;
@@ -42,7 +42,7 @@ export const COOLDOWN_MEMORY_MS = 3_600_000;
 /** A blocked requester is told no after a pause a person might take (a decline at once would give the block away). */
 export const BLOCKED_ANSWER_MS: readonly [number, number] = [3_000, 12_000];
 
-/** A pending request: the seed's `Connection_requests[other_user] = username`. */
+/** A pending request (R7, R9), kept by its target: the target's key maps to this. */
 export interface PendingRequest {
   from: string;
   deadline: number;
@@ -88,7 +88,7 @@ export interface State {
 export type Input =
   | { type: "open"; sid: string }
   | { type: "action"; sid: string; action: Action }
-  /** The socket closed, errored, failed a send or was swept: the seed's case 4. */
+  /** The socket closed, errored, failed a send or was swept (R12). */
   | { type: "gone"; sid: string }
   /** Time passed: expire the requests whose deadline is due. */
   | { type: "tick" };
@@ -483,7 +483,7 @@ class Turn {
     };
     const named = to !== undefined && to.trim() !== "";
     const targetKey = named ? nameKey(to.trim()) : undefined;
-    // The seed's order: 7.1.1 yourself, 7.1.2 already connected, then the target's state.
+    // The order of R2-R6: yourself, already in a chat, one request out, then the target's state.
     if (targetKey === key) return fail({ reason: "self" });
     if (me.peer) return fail({ reason: "in_chat", partner: this.s.users.get(me.peer)!.name });
     const outgoing = this.s.outgoing.get(key) ?? this.s.shadows.get(key)?.to;

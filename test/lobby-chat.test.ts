@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { chatting, freshLobby, login } from "./support/lobby";
 
-describe("chatting (seed case 32 and case 5)", () => {
+describe("chatting (R8, R10, R11)", () => {
   it("relays every line both ways, prefixed with the sender's name", async () => {
     const lobby = freshLobby();
     const [alice, bob] = await chatting(lobby, "alice", "bob");
@@ -45,7 +45,7 @@ describe("chatting (seed case 32 and case 5)", () => {
     await bob.expect("alice: bob has left the chat");
   });
 
-  it("case 5: exit ends the chat, tells the partner, and both can connect again", async () => {
+  it("R11: exit ends the chat, tells the partner, and both can connect again", async () => {
     const lobby = freshLobby();
     const [alice, bob] = await chatting(lobby, "alice", "bob");
     alice.send("exit");

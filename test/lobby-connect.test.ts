@@ -1,15 +1,15 @@
 import { describe, expect, it } from "vitest";
 import { chatting, freshLobby, login, requested } from "./support/lobby";
 
-describe("asking someone to talk (seed 7.1)", () => {
-  it("7.1.1: you can't connect with yourself, whatever the case", async () => {
+describe("asking someone to talk (R2-R8)", () => {
+  it("R2: you can't connect with yourself, whatever the case", async () => {
     const lobby = freshLobby();
     const alice = await login(lobby, "alice");
     alice.send("connect ALICE");
     await alice.expect("You can't connect with yourself");
   });
 
-  it("7.1.2: asks you to exit the chat you are in first", async () => {
+  it("R3: asks you to exit the chat you are in first", async () => {
     const lobby = freshLobby();
     const [alice] = await chatting(lobby, "alice", "bob");
     await login(lobby, "carol");
@@ -17,14 +17,14 @@ describe("asking someone to talk (seed 7.1)", () => {
     await alice.expect("You are already connected with bob; exit that connection first");
   });
 
-  it("case 1: tells the requester the target is not online", async () => {
+  it("R5: tells the requester the target is not online", async () => {
     const lobby = freshLobby();
     const alice = await login(lobby, "alice");
     alice.send("connect bob");
     await alice.expect("bob is not online");
   });
 
-  it("case 2 / 7.1.3: tells the requester the target is busy in a conversation", async () => {
+  it("R6: tells the requester the target is busy in a conversation", async () => {
     const lobby = freshLobby();
     await chatting(lobby, "alice", "bob");
     const carol = await login(lobby, "carol");
@@ -50,7 +50,7 @@ describe("asking someone to talk (seed 7.1)", () => {
     await alice.expect("You are already waiting for bob to answer; type cancel to withdraw that request first");
   });
 
-  it("case 3: bare connect asks for the name, and the next line is the name", async () => {
+  it("R7: bare connect asks for the name, and the next line is the name", async () => {
     const lobby = freshLobby();
     const alice = await login(lobby, "alice");
     const bob = await login(lobby, "bob");
@@ -72,7 +72,7 @@ describe("asking someone to talk (seed 7.1)", () => {
     await alice.expect('Unknown command "bob"');
   });
 
-  it("case 31: tells the requester the target declined, and both are free again", async () => {
+  it("R8 (no): tells the requester the target declined, and both are free again", async () => {
     const lobby = freshLobby();
     const [alice, bob] = await requested(lobby, "alice", "bob");
     bob.send("N");
@@ -116,7 +116,7 @@ describe("asking someone to talk (seed 7.1)", () => {
     await alice.until("You are now connected with bob");
   });
 
-  it("case 32: connects both sides when the target says y", async () => {
+  it("R8 (yes): connects both sides when the target says y", async () => {
     const lobby = freshLobby();
     const [alice, bob] = await chatting(lobby, "alice", "bob");
     await alice.expectQuiet();

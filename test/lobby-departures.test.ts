@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { chatting, freshLobby, login, open, requested, withServerSocket } from "./support/lobby";
 
-describe("a side that leaves, crashes or drops (seed case 4)", () => {
+describe("a side that leaves, crashes or drops (R12)", () => {
   it("tells the partner at once when the other side closes mid-chat, and frees both", async () => {
     const lobby = freshLobby();
     const [alice, bob] = await chatting(lobby, "alice", "bob");

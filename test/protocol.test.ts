@@ -457,7 +457,7 @@ describe("renderText", () => {
     },
   );
 
-  it("uses the seed's wording for each case", () => {
+  it("uses the sentences of the rules word for word (R1-R3, R5-R8, R11, R12)", () => {
     expect(text({ type: "incoming_request", from: "alice", expiresInMs: 60_000 })).toBe(
       "alice is trying to connect with you (y/n)",
     );

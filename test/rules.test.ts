@@ -640,7 +640,7 @@ describe("cancelling a request", () => {
   });
 });
 
-describe("a socket going away (case 4)", () => {
+describe("a socket going away (R12)", () => {
   it("tells the partner mid-chat and frees the partner", () => {
     const { state, sids: [alice, bob] } = lobby("Alice", "bob");
     pair(state, "alice", "bob");

@@ -1,6 +1,7 @@
 // @ts-check
 // The client's loop: server events update the session and are shown; typed lines become actions. Two sources at
-// once, as in the seed's two threads, on one event loop: the socket's events and readline's lines.
+// once, as a two-thread client would (one receiving, one reading input), on one event loop: the socket's events
+// and readline's lines.
 
 import { TYPING_SHOWN_MS, awaitsAnswer, follow, isAnswer, modeOf, newSession } from "./session.mjs";
 import { parseLine, complete } from "./commands.mjs";

@@ -1,5 +1,5 @@
 // The web client in Debian's Chromium against wrangler dev: two people in two browser contexts go through the
-// seed's story (ask, decline, ask, accept, chat, exit, drop), and a dropped socket reconnects by itself.
+// story of the rules (ask, decline, ask the other way, accept, chat, exit, drop), and a dropped socket reconnects by itself.
 
 import type { Browser, Page, WebSocketRoute } from "playwright-core";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
@@ -54,7 +54,7 @@ async function open(viewport = DESKTOP, setup?: (page: Page) => Promise<void>): 
 }
 
 describe("the web client in Chromium", () => {
-  it("goes through the seed's story: decline, accept, chat both ways, markup as text, exit, and a closed page", async () => {
+  it("goes through the rules' story: decline, the other way round, accept, chat both ways, markup as text, exit, and a closed page", async () => {
     freshLobby();
     const alice = await open(DESKTOP);
     const bob = await open(PHONE);
