@@ -32,6 +32,8 @@ export interface Config {
    * first wait, then the next when it happens again, and so on (the last repeats).
    */
   requestCooldownsMs: readonly number[];
+  /** How long a JSON client that lost its socket keeps its name, chat and requests to resume them; 0 turns it off. */
+  resumeGraceMs: number;
 }
 
 export const DEFAULT_CONFIG: Readonly<Config> = {
@@ -48,6 +50,7 @@ export const DEFAULT_CONFIG: Readonly<Config> = {
   maxUnreadBytes: 262_144,
   requestsPerMinute: 6,
   requestCooldownsMs: [30_000, 120_000, 600_000],
+  resumeGraceMs: 30_000,
 };
 
 /** What `welcome` tells clients of these settings. */
@@ -82,6 +85,7 @@ export const CONFIG_VARS: Record<keyof Config, string> = {
   maxUnreadBytes: "MAX_UNREAD_BYTES",
   requestsPerMinute: "REQUESTS_PER_MINUTE",
   requestCooldownsMs: "REQUEST_COOLDOWNS_MS",
+  resumeGraceMs: "RESUME_GRACE_MS",
 };
 
 /**
@@ -98,9 +102,10 @@ export function readConfig(env: Partial<Record<string, unknown>>): Config {
     if (key === "requestCooldownsMs") continue;
     const raw = env[CONFIG_VARS[key]];
     const value = typeof raw === "number" ? raw : typeof raw === "string" && raw.trim() !== "" ? Number(raw) : NaN;
-    // A rate may be a fraction (0.5 = one message every two seconds); every other setting is a whole count
-    // of bytes, messages or milliseconds, and at least 1.
-    const ok = key === "ratePerSecond" ? Number.isFinite(value) && value > 0 : Number.isSafeInteger(value) && value >= 1;
+    // A rate may be a fraction (0.5 = one message every two seconds); the resume window may be 0 (off); every
+    // other setting is a whole count of bytes, messages or milliseconds, and at least 1.
+    const least = key === "resumeGraceMs" ? 0 : 1;
+    const ok = key === "ratePerSecond" ? Number.isFinite(value) && value > 0 : Number.isSafeInteger(value) && value >= least;
     if (ok) config[key] = value;
   }
   return config;

@@ -16,6 +16,9 @@ export interface Env {
   MAX_SOCKETS_PER_LOBBY?: string;
   IDLE_TIMEOUT_MS?: string;
   MAX_UNREAD_BYTES?: string;
+  REQUESTS_PER_MINUTE?: string;
+  REQUEST_COOLDOWNS_MS?: string;
+  RESUME_GRACE_MS?: string;
   /** Lobby names `?lobby=` may use besides the default (see lobbyAllowed in index.ts). */
   LOBBY_NAMES?: string;
   /** Browser origins allowed to open a socket, separated by commas; unset allows all. */

@@ -1,6 +1,7 @@
 // The Lobby Durable Object: the adapter between the runtime (hibernatable sockets, attachments, SQLite, one alarm)
 // and Parley's pure modules. It reads a frame, asks them what it means, sends what they say and writes what
-// changed. Who is logged in where lives in the sockets' attachments, chat pairs and requests in SQLite (store.ts);
+// changed. Who is logged in where lives in the sockets' attachments; links (requests and chats) and users who are
+// away in SQLite (store.ts);
 // both are read back in the constructor, which runs again every time the object wakes.
 
 import { DurableObject } from "cloudflare:workers";
@@ -10,10 +11,25 @@ import type { Env } from "./env";
 import { Presence } from "./presence";
 import { fullBucket, type Bucket } from "./rate-limit";
 import { type Route, relayedFrame } from "./relay";
-import { type Input, type SavedSession, type State, type StepResult, chatRoute, engaged, inputMode, nextDeadline, rebuild, savedSession, statusOf, step } from "./rules";
+import {
+  type Input,
+  type SavedSession,
+  type State,
+  type StepResult,
+  awayRow,
+  chatRoute,
+  engaged,
+  inputMode,
+  linkRow,
+  nextDeadline,
+  rebuild,
+  savedSession,
+  statusOf,
+  step,
+} from "./rules";
 import { TYPING_LIMIT, screen } from "./screen";
 import { closeQuietly } from "./sockets";
-import { PairStore } from "./store";
+import { Store } from "./store";
 import { QUIET_MS, nextAlarm, silence } from "./timers";
 import { type Unread, answered, checkSent, checkToken, counted, noneUnread } from "./unread";
 import { CloseCode, type Dialect, JSON_SUBPROTOCOL, PING, PONG, type ServerEvent, parseAction, validCloseCode } from "../public/wire/protocol.js";
@@ -47,7 +63,7 @@ interface Conn {
 
 export class Lobby extends DurableObject<Env> {
   private readonly config: Config;
-  private readonly store: PairStore;
+  private readonly store: Store;
   private readonly admission: Admission;
   private readonly presence: Presence<Conn>;
   private readonly conns = new Map<string, Conn>();
@@ -71,15 +87,15 @@ export class Lobby extends DurableObject<Env> {
     this.admission = new Admission(this.config);
     this.presence = new Presence(this.config.presenceIntervalMs);
     ctx.setWebSocketAutoResponse(new WebSocketRequestResponsePair(PING, PONG));
-    this.store = new PairStore(ctx.storage.sql);
+    this.store = new Store(ctx.storage.sql);
     const now = Date.now();
     for (const ws of ctx.getWebSockets()) {
       const att = ws.deserializeAttachment() as Attachment | null;
       if (att) this.track(ws, att);
     }
-    const { peers, requests } = this.store.load();
+    const { links, aways } = this.store.load();
     const live = [...this.conns.values()].filter((c) => !c.att.gone).map((c) => c.att);
-    const { state, result } = rebuild(live, peers, requests, now, this.config);
+    const { state, result } = rebuild(live, links, aways, now, this.config);
     this.state = state;
     if (this.conns.size > 0) console.log(`Lobby woke: ${live.length} sockets, ${state.users.size} users, ${state.requests.size} pending requests`);
     void ctx.blockConcurrencyWhile(async () => {
@@ -103,7 +119,8 @@ export class Lobby extends DurableObject<Env> {
     const now = Date.now();
     const att: Attachment = { sid: crypto.randomUUID(), dialect: json ? "json" : "text", key: null, awaitingTarget: false, heardAt: now, ip };
     this.track(server, att);
-    this.run({ type: "open", sid: att.sid }, now); // writes the attachment
+    // A JSON client may resume its session after a drop; a text one leaves when its socket does (RULES.md, R12).
+    this.run({ type: "open", sid: att.sid, resumable: json && this.config.resumeGraceMs > 0 }, now); // writes the attachment
     this.schedule(now);
     return new Response(null, { status: 101, webSocket: client, headers: json ? { "Sec-WebSocket-Protocol": JSON_SUBPROTOCOL } : {} });
   }
@@ -144,7 +161,8 @@ export class Lobby extends DurableObject<Env> {
       // A silent socket holding the name wanted, or the person asked for, goes now (workerd#1187).
       const wanted = action.type === "login" ? action.name : action.type === "connect" ? action.to : undefined;
       if (wanted) this.reapHolderOf(wanted, now);
-      this.run({ type: "action", sid: conn.att.sid, action }, now);
+      const fresh = action.type === "login" || action.type === "resume" ? resumeToken() : undefined;
+      this.run({ type: "action", sid: conn.att.sid, action, fresh }, now);
     } catch (err) {
       console.error("webSocketMessage failed", { sid: conn.att.sid, err });
       this.reply(conn, "bad_action", "server_error", now);
@@ -204,15 +222,21 @@ export class Lobby extends DurableObject<Env> {
   private closed(ws: WebSocket): void {
     const conn = this.connOf(ws);
     if (!conn || this.conns.get(conn.att.sid) !== conn) return;
-    this.run({ type: "gone", sid: conn.att.sid }, Date.now());
+    // However it ended (a close frame, a drop, an error), its user may come back and resume.
+    this.run({ type: "gone", sid: conn.att.sid, resumable: true }, Date.now());
     this.conns.delete(conn.att.sid);
     this.admission.closed(conn.addr);
   }
 
-  /** Close a socket from our side and treat it as gone at once; its close event later only frees its slot. */
+  /**
+   * Close a socket from our side and treat it as gone at once; its close event later only frees its slot. Only a
+   * socket closed for its network's sake (a send that failed, a heartbeat that stopped) may be resumed; one closed
+   * for what its client did (a flood, not reading, idle) may not.
+   */
   private close(conn: Conn, code: number, reason: string, now: number): void {
     closeQuietly(conn.ws, code, reason);
-    this.run({ type: "gone", sid: conn.att.sid }, now);
+    const resumable = code === CloseCode.heartbeatTimeout || code === CloseCode.socketError;
+    this.run({ type: "gone", sid: conn.att.sid, resumable }, now);
   }
 
   /** The client spoke. Written to the attachment at most every quarter of the heartbeat timeout, or on a first ping. */
@@ -309,7 +333,8 @@ export class Lobby extends DurableObject<Env> {
 
   /** Send the effects, write what changed (attachments, rows), and note status changes for presence. */
   private apply({ effects, dirty, touched }: StepResult, now: number): void {
-    if (dirty.users.size > 0 || dirty.sessions.size > 0 || dirty.requests.size > 0) this.steps++;
+    const stored = dirty.links.size > 0 || dirty.away.size > 0;
+    if (stored || dirty.users.size > 0 || dirty.sessions.size > 0) this.steps++;
     for (const e of effects) {
       const conn = this.conns.get(e.sid);
       if (!conn) continue;
@@ -319,9 +344,9 @@ export class Lobby extends DurableObject<Env> {
         if (e.event.type === "users" && conn.att.dialect === "json") this.presence.watch(conn, e.event.users.map((u) => nameKey(u.name)));
       }
     }
-    for (const key of dirty.users) this.store.setPeer(key, this.state.users.get(key)?.peer ?? null);
-    for (const target of dirty.requests) this.store.setRequest(target, this.state.requests.get(target) ?? null);
-    if (dirty.users.size > 0 || dirty.requests.size > 0) this.store.dropIfEmpty();
+    for (const id of dirty.links) this.store.setLink(id, linkRow(this.state, id));
+    for (const key of dirty.away) this.store.setAway(key, awayRow(this.state, key));
+    if (stored) this.store.dropIfEmpty();
     for (const sid of dirty.sessions) {
       const conn = this.conns.get(sid);
       if (!conn || conn.att.gone) continue;
@@ -339,7 +364,7 @@ export class Lobby extends DurableObject<Env> {
       this.presence.changed(key, { name, status: this.state.users.has(key) ? statusOf(this.state, key) : "offline" });
     }
     this.pushPresence(now);
-    if (dirty.users.size > 0 || dirty.requests.size > 0) this.schedule(now);
+    if (stored || dirty.users.size > 0) this.schedule(now);
     this.settle(now);
   }
 
@@ -367,4 +392,10 @@ export class Lobby extends DurableObject<Env> {
     this.alarmAt = want;
     void (want === null ? this.ctx.storage.deleteAlarm() : this.ctx.storage.setAlarm(want));
   }
+}
+
+/** A resume credential: 128 random bits, base64url. Only its hash is kept (rules.ts); the client holds it. */
+function resumeToken(): string {
+  const bytes = crypto.getRandomValues(new Uint8Array(16));
+  return btoa(String.fromCharCode(...bytes)).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
 }

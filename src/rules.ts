@@ -3,22 +3,31 @@
 // the effects, so every rule (docs/RULES.md) is unit-tested directly and the Lobby only moves bytes.
 
 import { type Config, type LimitsConfig, limitsOf } from "./config";
-import { LIST_LIMIT, printable } from "../public/wire/protocol.js";
+import { CloseCode, LIST_LIMIT, printable } from "../public/wire/protocol.js";
 import type { Action, ErrorCode, RequestFailure, ServerEvent, Status, UserEntry } from "../public/wire/protocol.js";
 import { checkName, foldName, nameKey } from "../public/wire/names.js";
 import { type InputMode, type Sentence, inputMode as modeOf, say } from "../public/wire/text.js";
 import { type Bucket, fullBucket, take } from "./rate-limit";
+import { sameSecret, sha256 } from "./sha256";
 
 /** One logged-in user: who is online, on which socket, and with whom (R1, R3). */
 export interface User {
   /** The name as the user typed it (NFKC), for display. */
   name: string;
-  /** The socket the user is logged in on. */
-  sid: string;
+  /** The socket the user is logged in on; null while away (lost its socket, may resume). */
+  sid: string | null;
   /** Key of the chat partner, or null. */
   peer: string | null;
+  /** In a chat, this user was the one asked: the chat is stored under its key (a request is, from the start). */
+  host?: boolean;
   /** Not taking requests (`away`): whoever asks is told so. */
-  away?: boolean;
+  unavailable?: boolean;
+  /** The hash of its resume credential (JSON sessions, when resuming is on). */
+  resume?: string;
+  /** Away until then: its socket is gone and it may resume; then it leaves (R12). */
+  awayUntil?: number;
+  /** What it was told while away, for when it resumes (chat lines not among them: clients resend those). */
+  missed?: ServerEvent[];
   /** Whom this user blocked: key -> display name (at most MAX_BLOCKS). */
   blocked?: Map<string, string>;
   /** Who asked this user and was refused (declined, expired, withdrawn), and may not ask again before `until`. */
@@ -35,6 +44,8 @@ export interface Cooldown {
 
 /** People one user may block. */
 export const MAX_BLOCKS = 100;
+/** Events kept for a user while it is away; the oldest go first. */
+export const MAX_MISSED = 20;
 /** Refusals remembered per user; past it the oldest is forgotten. */
 export const MAX_REFUSALS = 200;
 /** A requester's strikes are forgotten this long after the last refusal: the next wait starts at the first again. */
@@ -65,6 +76,8 @@ export interface Session {
   awaitingTarget: boolean;
   /** When this user's last chat ended: lines typed just after it were meant for the partner, not as commands. */
   chatEndedAt?: number;
+  /** The socket may resume a session and be resumed (the JSON dialect, with resuming on). */
+  resumable?: boolean;
 }
 
 /**
@@ -83,13 +96,19 @@ export interface State {
   shadows: Map<string, ShadowRequest>;
   /** user key -> its budget of new requests (memory only; kept by name, so a reconnect does not refill it) */
   requestBuckets: Map<string, Bucket>;
+  /** resume credential hash -> user key */
+  resumes: Map<string, string>;
 }
 
 export type Input =
-  | { type: "open"; sid: string }
-  | { type: "action"; sid: string; action: Action }
-  /** The socket closed, errored, failed a send or was swept (R12). */
-  | { type: "gone"; sid: string }
+  | { type: "open"; sid: string; resumable?: boolean }
+  /** `fresh`: a new random credential, for an action that may issue one (login, resume). */
+  | { type: "action"; sid: string; action: Action; fresh?: string }
+  /**
+   * The socket closed, errored, failed a send or was swept (R12). `resumable`: it dropped rather than was closed
+   * for cause, so its user may come back (see goAway).
+   */
+  | { type: "gone"; sid: string; resumable?: boolean }
   /** Time passed: expire the requests whose deadline is due. */
   | { type: "tick" };
 
@@ -99,13 +118,16 @@ export type Effect =
 
 /** What a step changed, so the Lobby writes exactly that to storage and attachments. */
 export interface Dirty {
-  /**
-   * Users whose chat partner changed: the only part of a user that goes to storage (who is logged in where is in
-   * the sockets' attachments), so logging in or out without a chat writes no row.
-   */
+  /** Users whose chat partner changed. */
   users: ReadonlySet<string>;
-  requests: ReadonlySet<string>;
+  /**
+   * Links whose row changed: a request, or the chat it became, kept under the key of the user who was asked (see
+   * linkOf). Who is logged in where is in the sockets' attachments, so a login writes no row.
+   */
+  links: ReadonlySet<string>;
   sessions: ReadonlySet<string>;
+  /** Users who went away or came back or left while away: their row of what to keep while they have no socket. */
+  away: ReadonlySet<string>;
 }
 
 export interface StepResult {
@@ -120,17 +142,38 @@ const NOTHING: ReadonlySet<string> = new Set();
 const NOBODY: ReadonlyMap<string, string> = new Map();
 
 /** What the rules need of the config: the request timeout, and the limits they tell a user at `welcome`. */
-export type RulesConfig = Pick<Config, "requestTimeoutMs" | "requestsPerMinute" | "requestCooldownsMs"> & LimitsConfig;
+export type RulesConfig = Pick<Config, "requestTimeoutMs" | "requestsPerMinute" | "requestCooldownsMs" | "resumeGraceMs"> &
+  LimitsConfig;
 
 export function emptyState(): State {
-  return { users: new Map(), requests: new Map(), outgoing: new Map(), sessions: new Map(), shadows: new Map(), requestBuckets: new Map() };
+  return {
+    users: new Map(),
+    requests: new Map(),
+    outgoing: new Map(),
+    sessions: new Map(),
+    shadows: new Map(),
+    requestBuckets: new Map(),
+    resumes: new Map(),
+  };
 }
 
 export function statusOf(state: State, key: string): Status {
   const user = state.users.get(key);
+  if (user?.awayUntil !== undefined) return "away";
   if (user?.peer) return "busy";
   if (state.requests.has(key) || state.outgoing.has(key) || state.shadows.has(key)) return "pending";
-  return user?.away ? "unavailable" : "available";
+  return user?.unavailable ? "unavailable" : "available";
+}
+
+/**
+ * A link as stored: a pending request (asked user, requester) or the chat it became (asked user, partner), keyed
+ * by the asked user's key so that a request's row becomes its chat's row with one update. Null when `id` has none.
+ */
+export function linkOf(state: State, id: string): { a: string; b: string; chat: boolean; deadline: number } | null {
+  const request = state.requests.get(id);
+  if (request) return { a: id, b: request.from, chat: false, deadline: request.deadline };
+  const user = state.users.get(id);
+  return user?.host && user.peer ? { a: id, b: user.peer, chat: true, deadline: 0 } : null;
 }
 
 /**
@@ -158,21 +201,22 @@ export function inputMode(state: State, sid: string, now?: number): InputMode {
  * or nothing but white space), which `step` answers with an error. A line changes no state, so the Lobby calls
  * this directly for every relayed line, the one path hot enough to skip the rest of a step.
  */
-export function relay(state: State, sid: string, text: string): { sid: string; event: ServerEvent } | null {
+export function relay(state: State, sid: string, text: string, seq?: number): { sid: string; event: ServerEvent } | null {
   const route = chatRoute(state, sid);
   if (!route || text.trim() === "") return null;
-  return { sid: route.to, event: { type: "message", from: route.from, text } };
+  const event: ServerEvent = seq === undefined ? { type: "message", from: route.from, text } : { type: "message", from: route.from, text, seq };
+  return { sid: route.to, event };
 }
 
 /**
- * Where this socket's chat lines go, and under which name: null outside a chat. It changes only when a step
- * changes something, so the Lobby keeps it per socket between steps.
+ * Where this socket's chat lines go, and under which name: null outside a chat, and while the partner is away. It
+ * changes only when a step changes something, so the Lobby keeps it per socket between steps.
  */
 export function chatRoute(state: State, sid: string): { to: string; from: string } | null {
   const key = state.sessions.get(sid)?.key;
   const me = key ? state.users.get(key) : undefined;
   const partner = me?.peer ? state.users.get(me.peer) : undefined;
-  return me && partner ? { to: partner.sid, from: me.name } : null;
+  return me && partner?.sid ? { to: partner.sid, from: me.name } : null;
 }
 
 /**
@@ -220,11 +264,15 @@ function listOrderOf(user: User): string {
   return order;
 }
 
-/** The earliest request deadline (or answer to a blocked requester), or null when nothing is pending. */
+/**
+ * The earliest request deadline (or answer to a blocked requester, or end of someone's resume window), or null
+ * when nothing is pending.
+ */
 export function nextDeadline(state: State): number | null {
   let next: number | null = null;
   for (const r of state.requests.values()) if (next === null || r.deadline < next) next = r.deadline;
   for (const r of state.shadows.values()) if (next === null || r.answerAt < next) next = r.answerAt;
+  for (const u of state.users.values()) if (u.awayUntil !== undefined && (next === null || u.awayUntil < next)) next = u.awayUntil;
   return next;
 }
 
@@ -232,15 +280,15 @@ export function step(state: State, input: Input, now: number, config: RulesConfi
   const t = new Turn(state, now, config);
   switch (input.type) {
     case "open":
-      state.sessions.set(input.sid, { key: null, awaitingTarget: false });
+      state.sessions.set(input.sid, input.resumable ? { key: null, awaitingTarget: false, resumable: true } : { key: null, awaitingTarget: false });
       t.changed("sessions", input.sid);
       t.send(input.sid, { type: "ask_name" });
       break;
     case "action":
-      if (state.sessions.has(input.sid)) t.act(input.sid, input.action);
+      if (state.sessions.has(input.sid)) t.act(input.sid, input.action, input.fresh);
       break;
     case "gone":
-      t.depart(input.sid);
+      t.depart(input.sid, input.resumable ?? false);
       break;
     case "tick":
       t.expire();
@@ -253,7 +301,7 @@ export function step(state: State, input: Input, now: number, config: RulesConfi
 class Turn {
   readonly effects: Effect[] = [];
   // Created on a step's first change only (see NOTHING).
-  private dirty?: { users?: Set<string>; requests?: Set<string>; sessions?: Set<string> };
+  private dirty?: { users?: Set<string>; links?: Set<string>; sessions?: Set<string>; away?: Set<string> };
   private touched?: Map<string, string>;
 
   constructor(
@@ -271,7 +319,7 @@ class Turn {
     const d = this.dirty;
     return {
       effects: this.effects,
-      dirty: { users: d?.users ?? NOTHING, requests: d?.requests ?? NOTHING, sessions: d?.sessions ?? NOTHING },
+      dirty: { users: d?.users ?? NOTHING, links: d?.links ?? NOTHING, sessions: d?.sessions ?? NOTHING, away: d?.away ?? NOTHING },
       touched: this.touched ?? NOBODY,
     };
   }
@@ -280,9 +328,29 @@ class Turn {
     this.effects.push({ type: "send", sid, event });
   }
 
+  /**
+   * An event for a user wherever it is: its socket, or, while it is away, what it missed (bounded: it keeps the
+   * last MAX_MISSED; chat lines and typing are never kept, the clients resend lines themselves).
+   */
   private tell(key: string, event: ServerEvent): void {
     const user = this.s.users.get(key);
-    if (user) this.send(user.sid, event);
+    if (!user) return;
+    if (user.sid !== null) return this.send(user.sid, event);
+    if (event.type === "message" || event.type === "typing" || event.type === "seen") return;
+    const missed = (user.missed ??= []);
+    missed.push(event);
+    if (missed.length > MAX_MISSED) missed.shift();
+    this.changed("away", key);
+  }
+
+  /** The link a user is in (its key, or its partner's if the partner was the one asked), for storage. */
+  private changedLink(key: string): void {
+    const user = this.s.users.get(key);
+    const partner = user?.peer ? this.s.users.get(user.peer) : undefined;
+    if (user?.host) this.changed("links", key);
+    else if (partner?.host) this.changed("links", user!.peer!);
+    else if (this.s.requests.has(key)) this.changed("links", key);
+    else if (this.s.outgoing.has(key)) this.changed("links", this.s.outgoing.get(key)!);
   }
 
   /** Note a possible status change, with the name to announce it under (read now: the user may be leaving). */
@@ -295,33 +363,37 @@ class Turn {
     this.send(sid, { type: "error", code, message: say(sentence, fields) });
   }
 
-  act(sid: string, action: Action): void {
+  act(sid: string, action: Action, fresh?: string): void {
     const session = this.s.sessions.get(sid)!;
     if (action.type === "help") return this.send(sid, { type: "help" });
     if (action.type === "quit") {
       this.send(sid, { type: "bye" });
-      this.effects.push({ type: "close", sid, code: 1000, reason: "bye" });
+      this.effects.push({ type: "close", sid, code: CloseCode.normal, reason: "bye" });
       return this.depart(sid);
     }
     if (action.type === "invalid") return this.invalid(sid, session, action.code, action.message);
     // The Lobby answers checks itself (src/unread.ts): they concern the socket, not the matchmaking.
     if (action.type === "checked") return;
-    // A typing notice is a hint, never worth an error: outside a chat it simply goes nowhere.
+    // A typing notice or a seen mark is a hint to the partner's client, never worth an error: outside a chat it
+    // simply goes nowhere.
     if (action.type === "typing") return session.key ? this.typing(session.key) : undefined;
+    if (action.type === "seen") return session.key ? this.seen(session.key, action.seq) : undefined;
     if (!session.key) {
-      if (action.type === "login") return this.login(sid, session, action.name);
+      if (action.type === "login") return this.login(sid, session, action.name, fresh);
+      if (action.type === "resume") return this.resume(sid, session, action.token, action.seen ?? null, fresh);
       return this.error(sid, "not_logged_in", "not_logged_in");
     }
     const key = session.key;
     switch (action.type) {
       case "login":
+      case "resume":
         return this.error(sid, "already_logged_in", "already_logged_in", { name: this.s.users.get(key)!.name });
       case "connect":
         return this.connect(sid, session, key, action.to);
       case "answer":
         return this.answer(sid, key, action.accept);
       case "say":
-        return this.say(sid, key, action.text);
+        return this.say(sid, key, action.text, action.seq);
       case "exit":
         return this.exit(sid, key);
       case "cancel":
@@ -355,10 +427,11 @@ class Turn {
     return Math.ceil(((1 - bucket.tokens) / limit.ratePerSecond) * 1000);
   }
 
-  /** A user's own data changed (blocks, refusals, away): it is saved with its socket's attachment. */
+  /** A user's own data changed (blocks, refusals, away): saved with its socket's attachment, or its away row. */
   private changedUser(key: string): void {
     const user = this.s.users.get(key);
-    if (user) this.changed("sessions", user.sid);
+    if (user?.sid) this.changed("sessions", user.sid);
+    else if (user) this.changed("away", key);
   }
 
   /**
@@ -380,14 +453,19 @@ class Turn {
 
   private typing(key: string): void {
     const me = this.s.users.get(key)!;
-    const partner = me.peer ? this.s.users.get(me.peer) : undefined;
-    if (partner) this.send(partner.sid, { type: "typing", from: me.name });
+    if (me.peer) this.tell(me.peer, { type: "typing", from: me.name });
+  }
+
+  /** The last line seen from the partner (see PROTOCOL.md, "Resuming"): for the partner's client to resend the rest. */
+  private seen(key: string, seq: number): void {
+    const me = this.s.users.get(key)!;
+    if (me.peer) this.tell(me.peer, { type: "seen", seq });
   }
 
   private setAway(sid: string, key: string, away: boolean): void {
     const me = this.s.users.get(key)!;
-    if (!!me.away !== away) {
-      me.away = away;
+    if (!!me.unavailable !== away) {
+      me.unavailable = away;
       this.touch(key);
       this.changedUser(key);
     }
@@ -443,7 +521,7 @@ class Turn {
     this.send(sid, { type: "error", code, message });
   }
 
-  private login(sid: string, session: Session, raw: string): void {
+  private login(sid: string, session: Session, raw: string, fresh: string | undefined): void {
     const check = checkName(raw);
     if (!check.ok) {
       this.send(sid, { type: "name_rejected", name: check.name, reason: "invalid", detail: check.detail });
@@ -462,11 +540,70 @@ class Turn {
       });
       return this.send(sid, { type: "ask_name" });
     }
-    this.s.users.set(check.key, { name: check.name, sid, peer: null });
+    const user: User = { name: check.name, sid, peer: null };
+    this.s.users.set(check.key, user);
     session.key = check.key;
     this.changed("sessions", sid);
     this.touch(check.key);
-    this.send(sid, { type: "welcome", name: check.name, limits: limitsOf(this.config) });
+    const resume = this.issue(check.key, session, fresh);
+    this.send(sid, resume ? { type: "welcome", name: check.name, limits: limitsOf(this.config), resume } : { type: "welcome", name: check.name, limits: limitsOf(this.config) });
+  }
+
+  /**
+   * A new resume credential for a user on a socket that may resume, replacing the one it had: only its hash is
+   * kept. Null when resuming is off, or the socket cannot resume (the text dialect).
+   */
+  private issue(key: string, session: Session, fresh: string | undefined): { token: string; graceMs: number } | null {
+    const user = this.s.users.get(key)!;
+    if (user.resume) this.s.resumes.delete(user.resume);
+    delete user.resume;
+    if (!session.resumable || !fresh || this.config.resumeGraceMs <= 0) return null;
+    user.resume = sha256(fresh);
+    this.s.resumes.set(user.resume, key);
+    this.changedLink(key);
+    return { token: fresh, graceMs: this.config.resumeGraceMs };
+  }
+
+  /**
+   * A new socket takes over a session: the user was away (its socket dropped) or is still on an old socket (a
+   * reload whose old socket has not closed yet: that one is closed). The credential is replaced, the partner is
+   * told, and the client gets what it missed and where it stands.
+   */
+  private resume(sid: string, session: Session, token: string, seen: number | null, fresh: string | undefined): void {
+    const hash = sha256(token);
+    const key = this.s.resumes.get(hash);
+    const me = key === undefined ? undefined : this.s.users.get(key);
+    if (!session.resumable || !me?.resume || !sameSecret(me.resume, hash)) {
+      this.send(sid, { type: "resume_failed" });
+      return this.send(sid, { type: "ask_name" });
+    }
+    if (me.sid !== null) {
+      this.effects.push({ type: "close", sid: me.sid, code: CloseCode.resumedElsewhere, reason: "resumed elsewhere" });
+      this.s.sessions.delete(me.sid);
+      this.changed("sessions", me.sid);
+    }
+    me.sid = sid;
+    session.key = key!;
+    this.changed("sessions", sid);
+    if (me.awayUntil !== undefined) {
+      delete me.awayUntil;
+      this.changed("away", key!);
+    }
+    this.touch(key!);
+    const resume = this.issue(key!, session, fresh)!;
+    const missed = me.missed ?? [];
+    delete me.missed;
+    const incoming = this.s.requests.get(key!);
+    const out = this.s.outgoing.get(key!) ?? this.s.shadows.get(key!)?.to;
+    const outDeadline = out === undefined ? 0 : (this.s.requests.get(out)?.deadline ?? this.s.shadows.get(key!)?.answerAt ?? this.now);
+    const request = incoming
+      ? { role: "received" as const, name: this.s.users.get(incoming.from)!.name, expiresInMs: incoming.deadline - this.now }
+      : out !== undefined
+        ? { role: "sent" as const, name: this.s.users.get(out)?.name ?? out, expiresInMs: Math.max(0, outDeadline - this.now) }
+        : null;
+    const partner = me.peer ? this.s.users.get(me.peer)!.name : null;
+    this.send(sid, { type: "resumed", name: me.name, resume, partner, request, missed });
+    if (me.peer) this.tell(me.peer, { type: "partner_back", name: me.name, seen });
   }
 
   private setAwaiting(sid: string, session: Session, awaiting: boolean): void {
@@ -505,6 +642,7 @@ class Turn {
     const cooldown = target.refused?.get(key);
     if (cooldown && cooldown.until > this.now) return fail({ reason: "cooldown", to: target.name, waitMs: cooldown.until - this.now });
     const status = statusOf(this.s, targetKey!);
+    if (status === "away") return fail({ reason: "away", to: target.name });
     if (status === "unavailable") return fail({ reason: "unavailable", to: target.name });
     if (status !== "available") return fail({ reason: "busy", to: target.name });
     const waitMs = this.spendRequest(key);
@@ -518,14 +656,14 @@ class Turn {
       this.touch(key);
       return this.send(sid, { type: "request_sent", to: target.name, expiresInMs });
     }
-    const targetSession = this.s.sessions.get(target.sid);
-    if (targetSession) this.setAwaiting(target.sid, targetSession, false);
+    const targetSession = target.sid === null ? undefined : this.s.sessions.get(target.sid);
+    if (targetSession) this.setAwaiting(target.sid!, targetSession, false);
     this.s.requests.set(targetKey!, { from: key, deadline: this.now + this.config.requestTimeoutMs });
     this.s.outgoing.set(key, targetKey!);
-    this.changed("requests", targetKey!);
+    this.changed("links", targetKey!);
     this.touch(key);
     this.touch(targetKey!);
-    this.send(target.sid, { type: "incoming_request", from: me.name, expiresInMs });
+    this.tell(targetKey!, { type: "incoming_request", from: me.name, expiresInMs });
     this.send(sid, { type: "request_sent", to: target.name, expiresInMs });
   }
 
@@ -534,7 +672,7 @@ class Turn {
     if (!request) return undefined;
     this.s.requests.delete(target);
     this.s.outgoing.delete(request.from);
-    this.changed("requests", target);
+    this.changed("links", target);
     this.touch(target);
     this.touch(request.from);
     return request;
@@ -547,23 +685,27 @@ class Turn {
     const requester = this.s.users.get(request.from)!;
     if (!accept) {
       this.refuse(key, request.from);
-      this.send(requester.sid, { type: "request_declined", by: me.name });
+      this.tell(request.from, { type: "request_declined", by: me.name });
       return this.send(sid, { type: "you_declined", from: requester.name });
     }
     me.peer = request.from;
     requester.peer = key;
+    // The chat keeps the request's row: one update, not a delete and an insert.
+    me.host = true;
     this.changed("users", key, request.from);
-    this.send(requester.sid, { type: "connected", with: me.name });
+    this.changed("links", key);
+    this.tell(request.from, { type: "connected", with: me.name });
     this.send(sid, { type: "connected", with: requester.name });
   }
 
-  private say(sid: string, key: string, text: string): void {
-    const delivery = relay(this.s, sid, text);
+  private say(sid: string, key: string, text: string, seq: number | undefined): void {
+    const delivery = relay(this.s, sid, text, seq);
     if (delivery) return this.send(delivery.sid, delivery.event);
-    if (!this.s.users.get(key)!.peer) {
-      return this.error(sid, "not_in_chat", "not_in_chat");
-    }
-    this.error(sid, "empty_message", "empty_message");
+    const me = this.s.users.get(key)!;
+    if (!me.peer) return this.error(sid, "not_in_chat", "not_in_chat");
+    if (text.trim() === "") return this.error(sid, "empty_message", "empty_message");
+    // The partner is away: nothing disappears silently (a JSON client resends its lines when the partner is back).
+    this.error(sid, "not_delivered", "not_delivered", { name: this.s.users.get(me.peer)!.name });
   }
 
   /** Ends `key`'s chat, if any; the partner is told once, with the reason. */
@@ -572,15 +714,18 @@ class Turn {
     const partner = me?.peer ? this.s.users.get(me.peer) : undefined;
     if (!me?.peer) return null;
     const partnerKey = me.peer;
+    this.changedLink(key);
     me.peer = null;
+    delete me.host;
     this.changed("users", key, partnerKey);
     this.touch(key);
     this.touch(partnerKey);
     // Only the partner was caught mid-sentence; whoever ended the chat knows it did.
-    if (partner) this.markChatEnded(partner.sid);
+    if (partner?.sid) this.markChatEnded(partner.sid);
     if (partner?.peer === key) {
       partner.peer = null;
-      this.send(partner.sid, { type: "partner_left", name: me.name, reason });
+      delete partner.host;
+      this.tell(partnerKey, { type: "partner_left", name: me.name, reason });
     }
     return partner?.name ?? null;
   }
@@ -632,8 +777,11 @@ class Turn {
     this.send(sid, { type: "users", you: this.s.users.get(key)!.name, users, total: this.s.users.size });
   }
 
-  /** Case 4: the socket is gone. Idempotent: a second call for the same socket does nothing. */
-  depart(sid: string): void {
+  /**
+   * The socket is gone (R12). Idempotent: a second call for the same socket does nothing. A user who may resume
+   * and whose socket dropped (`resumable`) goes away instead of leaving (see goAway).
+   */
+  depart(sid: string, resumable = false): void {
     const session = this.s.sessions.get(sid);
     if (!session) return;
     this.s.sessions.delete(sid);
@@ -641,6 +789,31 @@ class Turn {
     const key = session.key;
     const me = key ? this.s.users.get(key) : undefined;
     if (!key || !me || me.sid !== sid) return;
+    if (resumable && me.resume && this.config.resumeGraceMs > 0) return this.goAway(key);
+    this.leave(key);
+  }
+
+  /**
+   * The user lost its socket but may resume within the grace: its name, partner and requests stay (their
+   * deadlines too); its partner is told it is waiting; what the user is told meanwhile is kept for it.
+   */
+  goAway(key: string): void {
+    const me = this.s.users.get(key)!;
+    me.sid = null;
+    me.awayUntil = this.now + this.config.resumeGraceMs;
+    this.changed("away", key);
+    this.touch(key);
+    if (me.peer) this.tell(me.peer, { type: "partner_away", name: me.name, graceMs: this.config.resumeGraceMs });
+  }
+
+  /** For restore: tell a user. */
+  tellUser(key: string, event: ServerEvent): void {
+    this.tell(key, event);
+  }
+
+  /** The user leaves for good (R12): its chat and requests end, everyone concerned is told, its name is free. */
+  leave(key: string): void {
+    const me = this.s.users.get(key)!;
     this.unpair(key, "disconnected");
     const incoming = this.dropRequest(key);
     if (incoming) this.tell(incoming.from, { type: "request_ended", name: me.name, role: "sent", reason: "offline" });
@@ -658,6 +831,8 @@ class Turn {
       this.tell(from, { type: "request_ended", name: me.name, role: "sent", reason: "offline" });
     }
     this.touch(key);
+    if (me.resume) this.s.resumes.delete(me.resume);
+    if (me.awayUntil !== undefined || me.missed) this.changed("away", key);
     this.s.users.delete(key);
   }
 
@@ -677,68 +852,136 @@ class Turn {
       const from = this.s.users.get(request.from);
       const to = this.s.users.get(target);
       if (from && to) {
-        this.send(from.sid, { type: "request_ended", name: to.name, role: "sent", reason: "expired" });
-        this.send(to.sid, { type: "request_ended", name: from.name, role: "received", reason: "expired" });
+        this.tell(request.from, { type: "request_ended", name: to.name, role: "sent", reason: "expired" });
+        this.tell(target, { type: "request_ended", name: from.name, role: "received", reason: "expired" });
       }
     }
+    for (const [key, user] of [...this.s.users]) if (user.awayUntil !== undefined && user.awayUntil <= this.now) this.leave(key);
   }
 }
 
-/** What a live socket's attachment says of its session and its user, as the Lobby saved it. */
-export interface SavedSession extends Session {
-  sid: string;
-  /** The display name, once logged in. */
-  name?: string;
-  away?: boolean;
+/** What is kept of a user besides its name and socket: in its socket's attachment, or its away row. */
+export interface SavedUser {
+  name: string;
+  resume?: string;
+  unavailable?: true;
   /** [key, display name] */
   blocked?: [string, string][];
   /** [requester key, until, strikes, at] */
   refused?: [string, number, number, number][];
+  missed?: ServerEvent[];
 }
 
-/** What to save of a socket's session and its user (undefined fields are left out), or null when it has left. */
+/** What a live socket's attachment says of its session and its user, as the Lobby saved it. */
+export interface SavedSession extends Session, Partial<SavedUser> {
+  sid: string;
+}
+
+/**
+ * A link as stored (see linkOf): the asked user `a` and the other `b`, with their names and credential hashes, so
+ * that after a restart, when every socket is gone, both may still resume it.
+ */
+export interface LinkRow {
+  a: string;
+  b: string;
+  chat: boolean;
+  deadline: number;
+  aName: string;
+  bName: string;
+  aResume: string | null;
+  bResume: string | null;
+}
+
+/** A user who is away: it has no socket, so what is kept of it is stored until it resumes or its window ends. */
+export interface AwayRow {
+  key: string;
+  until: number;
+  user: SavedUser;
+}
+
+function savedUser(user: User): SavedUser {
+  const saved: SavedUser = { name: user.name };
+  if (user.resume) saved.resume = user.resume;
+  if (user.unavailable) saved.unavailable = true;
+  if (user.blocked?.size) saved.blocked = [...user.blocked];
+  if (user.refused?.size) saved.refused = [...user.refused].map(([k, c]) => [k, c.until, c.strikes, c.at]);
+  if (user.missed?.length) saved.missed = user.missed;
+  return saved;
+}
+
+function userFrom(saved: SavedUser, sid: string | null): User {
+  const user: User = { name: saved.name, sid, peer: null };
+  if (saved.resume) user.resume = saved.resume;
+  if (saved.unavailable) user.unavailable = true;
+  if (saved.blocked) user.blocked = new Map(saved.blocked);
+  if (saved.refused) user.refused = new Map(saved.refused.map(([k, until, strikes, at]) => [k, { until, strikes, at }]));
+  if (saved.missed) user.missed = saved.missed;
+  return user;
+}
+
+/** What to save of a socket's session and its user, or null when it has left. */
 export function savedSession(state: State, sid: string): Omit<SavedSession, "sid"> | null {
   const session = state.sessions.get(sid);
   if (!session) return null;
   const user = session.key ? state.users.get(session.key) : undefined;
-  return {
-    key: session.key,
-    name: user?.name,
-    awaitingTarget: session.awaitingTarget,
-    chatEndedAt: session.chatEndedAt,
-    away: user?.away || undefined,
-    blocked: user?.blocked?.size ? [...user.blocked] : undefined,
-    refused: user?.refused?.size ? [...user.refused].map(([k, c]) => [k, c.until, c.strikes, c.at]) : undefined,
-  };
+  const saved: Omit<SavedSession, "sid"> = { key: session.key, awaitingTarget: session.awaitingTarget, chatEndedAt: session.chatEndedAt };
+  if (session.resumable) saved.resumable = true;
+  return user ? { ...saved, ...savedUser(user), missed: undefined } : saved;
+}
+
+/** The row of link `id`, or null when it has none (see linkOf). */
+export function linkRow(state: State, id: string): LinkRow | null {
+  const link = linkOf(state, id);
+  if (!link) return null;
+  const a = state.users.get(link.a)!;
+  const b = state.users.get(link.b)!;
+  return { ...link, aName: a.name, bName: b.name, aResume: a.resume ?? null, bResume: b.resume ?? null };
+}
+
+/** The away row of user `key`, or null when it is not away. */
+export function awayRow(state: State, key: string): AwayRow | null {
+  const user = state.users.get(key);
+  return user?.awayUntil !== undefined ? { key, until: user.awayUntil, user: savedUser(user) } : null;
 }
 
 /**
- * The state a woken Lobby starts from: sessions and who is logged in from the live sockets, chat pairs and
- * pending requests from storage (see `restore` for what is done with rows whose sockets are gone).
+ * The state a woken Lobby starts from: sessions and who is logged in from the live sockets, who is away from the
+ * away rows, chats and requests from the link rows (see `restore` for the users a link names who are neither).
  */
 export function rebuild(
   saved: Iterable<SavedSession>,
-  peers: Iterable<{ key: string; peer: string }>,
-  requests: Map<string, PendingRequest>,
+  links: Iterable<LinkRow>,
+  aways: Iterable<AwayRow>,
   now: number,
   config: RulesConfig,
 ): { state: State; result: StepResult } {
   const sessions = new Map<string, Session>();
   const users = new Map<string, User>();
   for (const s of saved) {
-    sessions.set(s.sid, { key: s.key, awaitingTarget: s.awaitingTarget, chatEndedAt: s.chatEndedAt });
-    if (!s.key) continue;
-    const user: User = { name: s.name ?? s.key, sid: s.sid, peer: null };
-    if (s.away) user.away = true;
-    if (s.blocked) user.blocked = new Map(s.blocked);
-    if (s.refused) user.refused = new Map(s.refused.map(([k, until, strikes, at]) => [k, { until, strikes, at }]));
-    users.set(s.key, user);
+    const session: Session = { key: s.key, awaitingTarget: s.awaitingTarget, chatEndedAt: s.chatEndedAt };
+    if (s.resumable) session.resumable = true;
+    sessions.set(s.sid, session);
+    if (s.key) users.set(s.key, userFrom({ ...s, name: s.name ?? s.key }, s.sid));
   }
-  for (const row of peers) {
-    const user = users.get(row.key);
-    if (user) user.peer = row.peer;
-    // Its socket is gone (a deploy or crash dropped it while the object was down): restore departs it.
-    else users.set(row.key, { name: row.key, sid: `gone:${row.key}`, peer: row.peer });
+  for (const row of aways) {
+    if (users.has(row.key)) continue;
+    const user = userFrom(row.user, null);
+    user.awayUntil = row.until;
+    users.set(row.key, user);
+  }
+  const requests = new Map<string, PendingRequest>();
+  for (const row of links) {
+    // A user a link names with neither a socket nor an away row lost its socket while the object was down (a
+    // deploy, a crash): restore lets it resume, or departs it.
+    for (const [key, name, resume] of [[row.a, row.aName, row.aResume], [row.b, row.bName, row.bResume]] as const) {
+      if (!users.has(key)) users.set(key, resume ? { name, sid: null, peer: null, resume } : { name, sid: null, peer: null });
+    }
+    if (!row.chat) requests.set(row.a, { from: row.b, deadline: row.deadline });
+    else {
+      users.get(row.a)!.peer = row.b;
+      users.get(row.a)!.host = true;
+      users.get(row.b)!.peer = row.a;
+    }
   }
   return restore(sessions, users, requests, now, config);
 }
@@ -752,8 +995,9 @@ export function engaged(state: State): boolean {
 
 /**
  * Rebuild after a wake or a restart: the users and requests from storage, the sessions from the live sockets'
- * attachments. Rows whose socket is gone (a deploy or crash closed it while the object was down) are departed
- * like any closed socket, so no ghost stays online and no stale request survives.
+ * attachments. A user with no socket and no away window (its socket was dropped while the object was down) is
+ * away from now if it may resume, else departed like any closed socket, so no ghost stays online and no stale
+ * request survives.
  */
 export function restore(
   sessions: Map<string, Session>,
@@ -762,40 +1006,40 @@ export function restore(
   now: number,
   config: RulesConfig,
 ): { state: State; result: StepResult } {
-  const state: State = { users, requests, outgoing: new Map(), sessions, shadows: new Map(), requestBuckets: new Map() };
+  const state: State = { users, requests, outgoing: new Map(), sessions, shadows: new Map(), requestBuckets: new Map(), resumes: new Map() };
   const t = new Turn(state, now, config);
+  for (const [key, user] of users) if (user.resume) state.resumes.set(user.resume, key);
   for (const [target, r] of requests) {
     if (users.has(target) && users.has(r.from) && !state.outgoing.has(r.from)) {
       state.outgoing.set(r.from, target);
       continue;
     }
     requests.delete(target);
-    t.changed("requests", target);
-    const to = users.get(target);
-    if (to) t.send(to.sid, { type: "request_ended", name: r.from, role: "received", reason: "offline" });
-  }
-  for (const [key, user] of users) {
-    if (sessions.get(user.sid)?.key === key) continue;
-    // Depart the ghost through a session of its own (never a live socket's), so its partner and requests are
-    // told like any departure.
-    const ghost = `ghost:${key}`;
-    user.sid = ghost;
-    sessions.set(ghost, { key, awaitingTarget: false });
-    t.depart(ghost);
+    t.changed("links", target);
+    if (users.has(target)) t.tellUser(target, { type: "request_ended", name: r.from, role: "received", reason: "offline" });
   }
   for (const [sid, session] of sessions) {
     if (!session.key || users.get(session.key)?.sid === sid) continue;
-    // A live socket whose user row is missing (storage was lost): it has to pick its name again.
+    // A live socket whose user is missing (storage was lost): it has to pick its name again.
     session.key = null;
     t.changed("sessions", sid);
     t.send(sid, { type: "ask_name" });
+  }
+  for (const [key, user] of [...users]) {
+    if (!users.has(key) || user.awayUntil !== undefined) continue;
+    if (user.sid !== null && sessions.get(user.sid)?.key === key) continue;
+    // Its socket was dropped while the object was down (a deploy, a crash): it may resume from now, or it leaves.
+    user.sid = null;
+    if (user.resume && config.resumeGraceMs > 0) t.goAway(key);
+    else t.leave(key);
   }
   for (const [key, user] of users) {
     const partner = user.peer;
     if (partner && users.get(partner)?.peer !== key) {
       user.peer = null;
+      delete user.host;
       t.changed("users", key);
-      t.send(user.sid, { type: "partner_left", name: users.get(partner)?.name ?? partner, reason: "disconnected" });
+      t.tellUser(key, { type: "partner_left", name: users.get(partner)?.name ?? partner, reason: "disconnected" });
     }
   }
   return { state, result: t.result() };

@@ -1,60 +1,82 @@
-// What the Lobby keeps in SQLite: what two users share (chat pairs, pending requests), nothing else.
-// The tables exist only while they hold a row: a lobby that has nothing to keep (nobody ever chatted or asked)
-// writes nothing, and one that empties drops them again.
+// What the Lobby keeps in SQLite: links (a pending request, or the chat it became) and users who are away. Nothing
+// else: who is logged in on which socket is in the sockets' attachments, and chat lines are never stored.
+// The tables exist only while they hold a row: a lobby where nobody asked anyone writes nothing, and one that
+// empties drops them. Both are WITHOUT ROWID, so a row written is one row (no separate primary-key index).
 
-import type { PendingRequest } from "./rules";
+import type { AwayRow, LinkRow } from "./rules";
 
-export class PairStore {
+export class Store {
   private ready: boolean;
 
   constructor(private readonly sql: SqlStorage) {
-    this.ready = [...sql.exec("SELECT name FROM sqlite_master WHERE type = 'table' AND name = 'peers'")].length > 0;
+    this.ready = [...sql.exec("SELECT name FROM sqlite_master WHERE type = 'table' AND name = 'links'")].length > 0;
   }
 
-  /** Every chat pair (each user's side) and every pending request, as stored. */
-  load(): { peers: { key: string; peer: string }[]; requests: Map<string, PendingRequest> } {
-    const requests = new Map<string, PendingRequest>();
-    if (!this.ready) return { peers: [], requests };
-    const peers = [...this.sql.exec<{ key: string; peer: string }>("SELECT key, peer FROM peers")];
-    for (const row of this.sql.exec<{ target: string; requester: string; deadline: number }>("SELECT * FROM requests")) {
-      requests.set(row.target, { from: row.requester, deadline: row.deadline });
+  /** Every link and every away user, as stored. */
+  load(): { links: LinkRow[]; aways: AwayRow[] } {
+    if (!this.ready) return { links: [], aways: [] };
+    const links = [
+      ...this.sql.exec<{ a: string; b: string; chat: number; deadline: number; a_name: string; b_name: string; a_resume: string | null; b_resume: string | null }>(
+        "SELECT * FROM links",
+      ),
+    ].map((r) => ({ a: r.a, b: r.b, chat: r.chat === 1, deadline: r.deadline, aName: r.a_name, bName: r.b_name, aResume: r.a_resume, bResume: r.b_resume }));
+    const aways = [...this.sql.exec<{ key: string; until: number; user: string }>("SELECT * FROM away")].map((r) => ({
+      key: r.key,
+      until: r.until,
+      user: JSON.parse(r.user) as AwayRow["user"],
+    }));
+    return { links, aways };
+  }
+
+  /** Link `id` is now `row` (null: it has none). A request that becomes a chat is one update of its row. */
+  setLink(id: string, row: LinkRow | null): void {
+    if (!row) {
+      if (this.ready) this.sql.exec("DELETE FROM links WHERE a = ?", id);
+      return;
     }
-    return { peers, requests };
+    this.create();
+    this.sql.exec(
+      "INSERT INTO links (a, b, chat, deadline, a_name, b_name, a_resume, b_resume) VALUES (?, ?, ?, ?, ?, ?, ?, ?) " +
+        "ON CONFLICT (a) DO UPDATE SET b = excluded.b, chat = excluded.chat, deadline = excluded.deadline, " +
+        "a_name = excluded.a_name, b_name = excluded.b_name, a_resume = excluded.a_resume, b_resume = excluded.b_resume",
+      row.a,
+      row.b,
+      row.chat ? 1 : 0,
+      row.deadline,
+      row.aName,
+      row.bName,
+      row.aResume,
+      row.bResume,
+    );
   }
 
-  setPeer(key: string, peer: string | null): void {
-    if (peer) {
-      this.create();
-      this.sql.exec("INSERT OR REPLACE INTO peers (key, peer) VALUES (?, ?)", key, peer);
-    } else if (this.ready) this.sql.exec("DELETE FROM peers WHERE key = ?", key);
-  }
-
-  setRequest(target: string, request: PendingRequest | null): void {
-    if (request) {
-      this.create();
-      this.sql.exec(
-        "INSERT OR REPLACE INTO requests (target, requester, deadline) VALUES (?, ?, ?)",
-        target,
-        request.from,
-        request.deadline,
-      );
-    } else if (this.ready) this.sql.exec("DELETE FROM requests WHERE target = ?", target);
+  /** User `key` is away as `row` says (null: it is not). */
+  setAway(key: string, row: AwayRow | null): void {
+    if (!row) {
+      if (this.ready) this.sql.exec("DELETE FROM away WHERE key = ?", key);
+      return;
+    }
+    this.create();
+    this.sql.exec("INSERT OR REPLACE INTO away (key, until, user) VALUES (?, ?, ?)", key, row.until, JSON.stringify(row.user));
   }
 
   /** After deletions: drop the tables once nothing is left in them. */
   dropIfEmpty(): void {
     if (!this.ready) return;
-    const [row] = this.sql.exec<{ n: number }>("SELECT (SELECT count(*) FROM peers) + (SELECT count(*) FROM requests) AS n");
+    const [row] = this.sql.exec<{ n: number }>("SELECT (SELECT count(*) FROM links) + (SELECT count(*) FROM away) AS n");
     if (row?.n !== 0) return;
-    this.sql.exec("DROP TABLE peers");
-    this.sql.exec("DROP TABLE requests");
+    this.sql.exec("DROP TABLE links");
+    this.sql.exec("DROP TABLE away");
     this.ready = false;
   }
 
   private create(): void {
     if (this.ready) return;
-    this.sql.exec("CREATE TABLE IF NOT EXISTS peers (key TEXT PRIMARY KEY, peer TEXT NOT NULL)");
-    this.sql.exec("CREATE TABLE IF NOT EXISTS requests (target TEXT PRIMARY KEY, requester TEXT NOT NULL, deadline INTEGER NOT NULL)");
+    this.sql.exec(
+      "CREATE TABLE IF NOT EXISTS links (a TEXT PRIMARY KEY, b TEXT NOT NULL, chat INTEGER NOT NULL, deadline INTEGER NOT NULL, " +
+        "a_name TEXT NOT NULL, b_name TEXT NOT NULL, a_resume TEXT, b_resume TEXT) WITHOUT ROWID",
+    );
+    this.sql.exec("CREATE TABLE IF NOT EXISTS away (key TEXT PRIMARY KEY, until INTEGER NOT NULL, user TEXT NOT NULL) WITHOUT ROWID");
     this.ready = true;
   }
 }

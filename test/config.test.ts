@@ -20,6 +20,7 @@ describe("readConfig", () => {
       maxUnreadBytes: 262_144,
       requestsPerMinute: 6,
       requestCooldownsMs: [30_000, 120_000, 600_000],
+      resumeGraceMs: 30_000,
     });
   });
 
@@ -39,6 +40,7 @@ describe("readConfig", () => {
         MAX_UNREAD_BYTES: "65536",
         REQUESTS_PER_MINUTE: "3",
         REQUEST_COOLDOWNS_MS: "1000, 5000",
+        RESUME_GRACE_MS: "10000",
       }),
     ).toEqual({
       maxMessageBytes: 1024,
@@ -54,6 +56,7 @@ describe("readConfig", () => {
       maxUnreadBytes: 65_536,
       requestsPerMinute: 3,
       requestCooldownsMs: [1000, 5000],
+      resumeGraceMs: 10_000,
     });
   });
 
@@ -82,11 +85,17 @@ describe("readConfig", () => {
     ["null", null],
     ["a boolean", true],
     ["an object", { value: 5 }],
-  ])("falls back to the default for %s", (_, value) => {
+  ])("falls back to the default for %s", (what, value) => {
     for (const [key, name] of Object.entries(CONFIG_VARS)) {
+      // 0 turns resuming off (see below).
+      if (what === "zero" && key === "resumeGraceMs") continue;
       const config = readConfig({ [name]: value });
       expect(config[key as keyof typeof CONFIG_VARS]).toBe(DEFAULT_CONFIG[key as keyof typeof CONFIG_VARS]);
     }
+  });
+
+  it("takes RESUME_GRACE_MS 0 as resuming off", () => {
+    expect(readConfig({ RESUME_GRACE_MS: "0" }).resumeGraceMs).toBe(0);
   });
 
   it("ignores vars it does not know", () => {

@@ -6,7 +6,7 @@ import { DEFAULT_CONFIG } from "../src/config";
 import type { Action, ServerEvent } from "../public/wire/protocol.js";
 import { renderText } from "../public/wire/text.js";
 import { emptyState, step } from "../src/rules";
-import { freshLobby, open } from "./support/lobby";
+import { asReceived, asTheLobby, freshLobby, open } from "./support/lobby";
 import type { Peer } from "./support/peer";
 
 type Who = "a" | "b" | "c";
@@ -72,17 +72,17 @@ async function runScenario(json: boolean): Promise<Set<string>> {
     for (const event of events) {
       seen.add(event.type);
       // A wait (a cooldown) is worked out by the model and the Lobby a few milliseconds apart.
-      if (json) expect(await nextEvent(peers[who])).toEqual("waitMs" in event ? { ...event, waitMs: expect.any(Number) } : event);
+      if (json) expect(await nextEvent(peers[who])).toEqual(asReceived(event));
       else for (const line of renderText(event)) expect(await peers[who].next()).toBe(line);
     }
   };
   for (const who of ["a", "b", "c"] as const) {
     peers[who] = await open(lobby, who, { json });
-    const { effects } = step(model, { type: "open", sid: who }, Date.now(), DEFAULT_CONFIG);
+    const { effects } = step(model, asTheLobby({ type: "open", sid: who }, json, () => "model"), Date.now(), DEFAULT_CONFIG);
     await expectFrom(who, effects.flatMap((e) => (e.type === "send" ? [e.event] : [])));
   }
   for (const [who, action] of SCRIPT) {
-    const { effects } = step(model, { type: "action", sid: who, action }, Date.now(), DEFAULT_CONFIG);
+    const { effects } = step(model, asTheLobby({ type: "action", sid: who, action }, json, () => "model"), Date.now(), DEFAULT_CONFIG);
     peers[who].send(json ? JSON.stringify(action) : asLine(action));
     for (const target of ["a", "b", "c"] as const) {
       await expectFrom(target, effects.flatMap((e) => (e.type === "send" && e.sid === target ? [e.event] : [])));
@@ -103,11 +103,12 @@ describe("both dialects carry the same facts as the rules", () => {
       ask_name: true, name_rejected: true, welcome: true, ask_target: true, request_failed: true, request_sent: true,
       incoming_request: true, request_declined: true, you_declined: true, request_ended: true, cancelled: true,
       connected: true, message: true, partner_left: true, you_left: true, users: true, presence: true, help: true,
-      bye: true, error: true, check: true, typing: true, availability: true, blocked: true,
+      bye: true, error: true, check: true, typing: true, availability: true, blocked: true, seen: true, resumed: true,
+      resume_failed: true, partner_away: true, partner_back: true,
     };
     // Covered by their own tests: presence (lobby-json), checks (lobby-unread), typing, availability and blocks
-    // (lobby-consent); everything else appears here.
-    const elsewhere = new Set(["presence", "check", "typing", "availability", "blocked"]);
+    // (lobby-consent), resuming (lobby-resume); everything else appears here.
+    const elsewhere = new Set(["presence", "check", "typing", "availability", "blocked", "seen", "resumed", "resume_failed", "partner_away", "partner_back"]);
     expect([...seen].sort()).toEqual(Object.keys(ALL).filter((t) => !elsewhere.has(t)).sort());
   });
 });

@@ -17,7 +17,13 @@ async function jsonLogin(lobby: string, name: string): Promise<Peer> {
   expect(await peer.json()).toEqual({ type: "ask_name" });
   peer.send(JSON.stringify({ type: "login", name }));
   // The limits are the pool's (vitest.config.ts leaves these at their defaults).
-  expect(await next(peer)).toEqual({ type: "welcome", name, limits: limitsOf(DEFAULT_CONFIG) });
+  // A JSON client gets a credential to resume its session with (PROTOCOL.md, "Resuming").
+  expect(await next(peer)).toEqual({
+    type: "welcome",
+    name,
+    limits: limitsOf(DEFAULT_CONFIG),
+    resume: { token: expect.stringMatching(/^[\w-]{22}$/), graceMs: 30_000 },
+  });
   return peer;
 }
 

@@ -29,26 +29,23 @@ describe("surviving hibernation, eviction and restarts", () => {
       expect(stateOf(rebuilt).sessions.size).toBe(6);
       expect(stateOf(rebuilt).requests.get("dave")?.from).toBe("carol");
       expect(stateOf(rebuilt).users.get("alice")?.peer).toBe("bob");
-      expect(stateOf(rebuilt).sessions.get(stateOf(rebuilt).users.get("erin")!.sid)?.awaitingTarget).toBe(true);
+      expect(stateOf(rebuilt).sessions.get(stateOf(rebuilt).users.get("erin")!.sid!)?.awaitingTarget).toBe(true);
     });
   });
 
-  it("stores what two users share, and only that: a pair and a pending request", async () => {
+  it("stores what two users share, and only that: a chat and a pending request, one row each", async () => {
     const lobby = freshLobby();
     await chatting(lobby, "alice", "bob");
     const [carol] = await requested(lobby, "carol", "dave");
     await login(lobby, "erin");
-    const rows = await runInDurableObject(lobbyStub(lobby), (_instance, state) => ({
-      peers: state.storage.sql.exec("SELECT * FROM peers ORDER BY key").toArray(),
-      requests: state.storage.sql.exec("SELECT target, requester FROM requests").toArray(),
-    }));
-    expect(rows).toEqual({
-      peers: [
-        { key: "alice", peer: "bob" },
-        { key: "bob", peer: "alice" },
-      ],
-      requests: [{ target: "dave", requester: "carol" }],
-    });
+    // One row a link: the request, and the chat it became, kept under the key of the one who was asked.
+    const rows = await runInDurableObject(lobbyStub(lobby), (_instance, state) =>
+      state.storage.sql.exec("SELECT a, b, chat FROM links ORDER BY a").toArray(),
+    );
+    expect(rows).toEqual([
+      { a: "bob", b: "alice", chat: 1 },
+      { a: "dave", b: "carol", chat: 0 },
+    ]);
     carol.send("cancel");
     await carol.expect("You withdrew your request to dave");
   });

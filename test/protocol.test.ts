@@ -362,6 +362,23 @@ const EXAMPLES: { [K in ServerEvent["type"]]: Extract<ServerEvent, { type: K }>[
   ask_name: [{ type: "ask_name" }],
   check: [{ type: "check", token: "4821", unread: 131_072 }],
   typing: [{ type: "typing", from: "bob" }],
+  seen: [{ type: "seen", seq: 12 }],
+  resumed: [
+    {
+      type: "resumed",
+      name: "alice",
+      resume: { token: "t0k3n", graceMs: 30_000 },
+      partner: "bob",
+      request: null,
+      missed: [{ type: "partner_left", name: "bob", reason: "exit" }],
+    },
+  ],
+  resume_failed: [{ type: "resume_failed" }],
+  partner_away: [{ type: "partner_away", name: "maya", graceMs: 30_000 }],
+  partner_back: [
+    { type: "partner_back", name: "maya", seen: 7 },
+    { type: "partner_back", name: "maya", seen: null },
+  ],
   availability: [
     { type: "availability", taking: false },
     { type: "availability", taking: true },
@@ -435,14 +452,15 @@ const EXAMPLES: { [K in ServerEvent["type"]]: Extract<ServerEvent, { type: K }>[
 
 const ALL_EVENTS: ServerEvent[] = Object.values(EXAMPLES).flat();
 /** Presence is pushed to JSON clients only; text users ask with `list`. */
-const TEXT_EVENTS = ALL_EVENTS.filter((e) => e.type !== "presence" && e.type !== "typing");
+const TEXT_EVENTS = ALL_EVENTS.filter((e) => e.type !== "presence" && e.type !== "typing" && e.type !== "seen");
 
 describe("renderText", () => {
   const text = (event: ServerEvent) => renderText(event).join("\n");
 
-  it("renders presence and typing as nothing: they are for the JSON dialect", () => {
+  it("renders presence, typing and seen as nothing: they are for the JSON dialect", () => {
     expect(renderText(EXAMPLES.presence![0]!)).toEqual([]);
     expect(renderText(EXAMPLES.typing![0]!)).toEqual([]);
+    expect(renderText(EXAMPLES.seen![0]!)).toEqual([]);
   });
 
   it.each(TEXT_EVENTS.map((e) => [JSON.stringify(e), e] as const))(

@@ -20,26 +20,44 @@ function play(commands: Command[], stats?: Stats): void {
   let generation = 0;
   let now = 1_700_000_000_000;
   const refusals = new Refusals(CONFIG.requestCooldownsMs[0]!);
+  /** Every credential handed out, in order: a resume may use any of them, most of them stale. */
+  const tokens: string[] = [];
+  const steps: Input[] = [];
   for (const c of commands) {
-    let input: Input;
     // Time passes between steps too, so that cooldowns run out now and then, and not always.
     now += 1000;
+    steps.length = 0;
     if (c.kind === "tick") {
       now += CONFIG.requestTimeoutMs + 1;
-      input = { type: "tick" };
-    } else if (c.kind === "open") {
+      steps.push({ type: "tick" });
+    } else if (c.kind === "open" || c.kind === "resume") {
       if (sids[c.slot]) continue;
-      sids[c.slot] = `s${c.slot}.${generation++}`;
-      input = { type: "open", sid: sids[c.slot]! };
+      const sid = `s${c.slot}.${generation++}`;
+      sids[c.slot] = sid;
+      // Every socket here may resume, as a JSON client's does.
+      steps.push({ type: "open", sid, resumable: true });
+      const token = tokens[c.kind === "resume" ? c.pick % Math.max(1, tokens.length) : 0];
+      if (c.kind === "resume" && token) steps.push({ type: "action", sid, action: { type: "resume", token }, fresh: `t${generation}` });
     } else {
       const resolved = resolve(c, sids.filter((x): x is string => x !== null), state);
       if (!resolved) continue;
       const { sid, action } = resolved;
-      input = action ? { type: "action", sid, action } : { type: "gone", sid };
+      steps.push(action ? { type: "action", sid, action, fresh: `t${generation++}` } : { type: "gone", sid, resumable: c.pick % 2 === 0 });
       if (!action || action.type === "quit") sids[sids.indexOf(sid)] = null;
     }
-    const before = snapshot(state);
-    const result = step(state, input, now, CONFIG);
+    for (const input of steps) {
+      const before = snapshot(state);
+      const result = step(state, input, now, CONFIG);
+      for (const e of result.effects) {
+        if (e.type === "send" && (e.event.type === "welcome" || e.event.type === "resumed") && e.event.resume) tokens.push(e.event.resume.token);
+        // A socket the rules closed (a session resumed elsewhere) is gone from its slot.
+        if (e.type === "close" && sids.includes(e.sid)) sids[sids.indexOf(e.sid)] = null;
+      }
+      check(before, input, result);
+    }
+  }
+
+  function check(before: ReturnType<typeof snapshot>, input: Input, result: ReturnType<typeof step>): void {
     checkInvariants(before, state, result, "sid" in input ? input.sid : undefined);
     refusals.check(before, state, result, now);
     // Expiry is complete: after a tick nothing is overdue.
@@ -57,7 +75,10 @@ describe("matchmaking invariants under random scenarios", () => {
     const stats: Stats = { events: new Set() };
     fc.assert(fc.property(scenario(60), (commands) => play(commands, stats)), { numRuns: RUNS, seed: SEED });
     // The generator reaches deep states (chats, answers, expiries, departures), not just failed logins.
-    for (const type of ["connected", "message", "partner_left", "you_left", "request_declined", "request_ended", "cancelled", "blocked", "typing", "availability"]) {
+    for (const type of [
+      "connected", "message", "partner_left", "you_left", "request_declined", "request_ended", "cancelled", "blocked", "typing",
+      "availability", "partner_away", "partner_back", "resumed", "resume_failed",
+    ]) {
       expect(stats.events).toContain(type);
     }
   });
@@ -69,14 +90,14 @@ describe("matchmaking invariants under random scenarios", () => {
     step(state, { type: "action", sid: "a", action: { type: "login", name: "alice" } }, 0, CONFIG);
     const before = snapshot(state);
     state.users.get("alice")!.peer = "bob";
-    expect(() => checkInvariants(before, state, { effects: [], dirty: { users: new Set(), requests: new Set(), sessions: new Set() }, touched: new Map() })).toThrow(
+    expect(() => checkInvariants(before, state, { effects: [], dirty: { users: new Set(), links: new Set(), sessions: new Set(), away: new Set() }, touched: new Map() })).toThrow(
       /not mutual/,
     );
   });
 });
 
 describe("the new invariants are checked for real", () => {
-  const nothing = { effects: [], dirty: { users: new Set<string>(), requests: new Set<string>(), sessions: new Set<string>() }, touched: new Map() };
+  const nothing = { effects: [], dirty: { users: new Set<string>(), links: new Set<string>(), sessions: new Set<string>(), away: new Set<string>() }, touched: new Map() };
   const two = () => {
     const state = emptyState();
     for (const [sid, name] of [["a", "alice"], ["b", "bob"]] as const) {

@@ -198,7 +198,7 @@ describe("connecting with a name", () => {
     expect(eventsTo(result, alice!)).toEqual([{ type: "request_sent", to: "Bob", expiresInMs: 60_000 }]);
     expect(state.requests.get("bob")).toEqual({ from: "alice", deadline: NOW + 60_000 });
     expect(state.outgoing.get("alice")).toBe("bob");
-    expect(dirtyOf(result)).toEqual({ ...clean, requests: ["bob"] });
+    expect(dirtyOf(result)).toEqual({ ...clean, links: ["bob"] });
     expect(statusOf(state, "alice")).toBe("pending");
     expect(statusOf(state, "bob")).toBe("pending");
     expect(inputMode(state, bob!)).toBe("answer");
@@ -341,7 +341,7 @@ describe("connecting in two steps", () => {
     expect(eventsTo(result, bob!)).toEqual([{ type: "incoming_request", from: "alice", expiresInMs: 60_000 }]);
     expect(eventsTo(result, alice!)).toEqual([{ type: "request_sent", to: "bob", expiresInMs: 60_000 }]);
     expect(state.sessions.get(alice!)?.awaitingTarget).toBe(false);
-    expect(dirtyOf(result)).toEqual({ ...clean, requests: ["bob"], sessions: [alice!] });
+    expect(dirtyOf(result)).toEqual({ ...clean, links: ["bob"], sessions: [alice!] });
   });
 
   it("clears the prompt when the named target cannot be asked", () => {
@@ -376,7 +376,7 @@ describe("connecting in two steps", () => {
     const result = connect(state, alice!, "bob");
     expect(state.sessions.get(bob!)?.awaitingTarget).toBe(false);
     expect(inputMode(state, bob!)).toBe("answer");
-    expect(dirtyOf(result)).toEqual({ ...clean, requests: ["bob"], sessions: [bob!] });
+    expect(dirtyOf(result)).toEqual({ ...clean, links: ["bob"], sessions: [bob!] });
   });
 });
 
@@ -392,7 +392,7 @@ describe("answering a request", () => {
     expect(state.users.get("bob")?.peer).toBe("alice");
     expect(state.requests.size).toBe(0);
     expect(state.outgoing.size).toBe(0);
-    expect(dirtyOf(result)).toEqual({ ...clean, users: ["alice", "bob"], requests: ["bob"] });
+    expect(dirtyOf(result)).toEqual({ ...clean, users: ["alice", "bob"], links: ["bob"] });
     expect(statusOf(state, "alice")).toBe("busy");
     expect(inputMode(state, alice!)).toBe("chat");
     expect(inputMode(state, bob!)).toBe("chat");
@@ -408,7 +408,7 @@ describe("answering a request", () => {
     expect(state.requests.size).toBe(0);
     expect(state.outgoing.size).toBe(0);
     // Bob's socket saves who it refused (see the cooldown tests).
-    expect(dirtyOf(result)).toEqual({ ...clean, requests: ["bob"], sessions: [bob!] });
+    expect(dirtyOf(result)).toEqual({ ...clean, links: ["bob"], sessions: [bob!] });
     expect(statusOf(state, "alice")).toBe("available");
     expect(statusOf(state, "bob")).toBe("available");
   });
@@ -549,7 +549,7 @@ describe("exiting a chat", () => {
     expect(eventsTo(result, alice!)).toEqual([{ type: "you_left", with: "Bob" }]);
     expect(eventsTo(result, carol!)).toEqual([]);
     // The partner's session remembers when the chat ended (see the next test).
-    expect(dirtyOf(result)).toEqual({ users: ["alice", "bob"], requests: [], sessions: [bob!] });
+    expect(dirtyOf(result)).toEqual({ ...clean, users: ["alice", "bob"], links: ["bob"], sessions: [bob!] });
     expect(statusOf(state, "alice")).toBe("available");
     expect(statusOf(state, "bob")).toBe("available");
     expect(inputMode(state, alice!)).toBe("command");
@@ -616,7 +616,7 @@ describe("cancelling a request", () => {
     expect(eventsTo(result, alice!)).toEqual([{ type: "cancelled", to: "Bob" }]);
     expect(state.requests.size).toBe(0);
     expect(state.outgoing.size).toBe(0);
-    expect(dirtyOf(result)).toEqual({ ...clean, requests: ["bob"], sessions: [bob!] });
+    expect(dirtyOf(result)).toEqual({ ...clean, links: ["bob"], sessions: [bob!] });
     expect(inputMode(state, bob!)).toBe("command");
     expect(nextDeadline(state)).toBeNull();
   });
@@ -652,7 +652,7 @@ describe("a socket going away (R12)", () => {
     expect(state.sessions.has(alice!)).toBe(false);
     expect(state.users.get("bob")?.peer).toBeNull();
     expect(statusOf(state, "bob")).toBe("available");
-    expect(dirtyOf(result)).toEqual({ users: ["alice", "bob"], requests: [], sessions: [alice!, bob!].sort() });
+    expect(dirtyOf(result)).toEqual({ ...clean, users: ["alice", "bob"], links: ["bob"], sessions: [alice!, bob!].sort() });
   });
 
   it("frees the name for a new login", () => {
@@ -680,7 +680,7 @@ describe("a socket going away (R12)", () => {
     expect(state.requests.size).toBe(0);
     expect(state.outgoing.size).toBe(0);
     expect(inputMode(state, bob!)).toBe("command");
-    expect(dirtyOf(result)).toEqual({ users: [], requests: ["bob"], sessions: [alice!] });
+    expect(dirtyOf(result)).toEqual({ ...clean, links: ["bob"], sessions: [alice!] });
   });
 
   it("tells the requester when the target goes away mid-request", () => {
@@ -693,7 +693,7 @@ describe("a socket going away (R12)", () => {
     expect(state.requests.size).toBe(0);
     expect(state.outgoing.size).toBe(0);
     expect(statusOf(state, "alice")).toBe("available");
-    expect(dirtyOf(result)).toEqual({ users: [], requests: ["bob"], sessions: [bob!] });
+    expect(dirtyOf(result)).toEqual({ ...clean, links: ["bob"], sessions: [bob!] });
   });
 
   it("does nothing the second time the same socket goes away", () => {
@@ -745,7 +745,7 @@ describe("request expiry", () => {
     ]);
     expect(state.requests.size).toBe(0);
     expect(state.outgoing.size).toBe(0);
-    expect(dirtyOf(result)).toEqual({ ...clean, requests: ["bob"], sessions: [bob!] });
+    expect(dirtyOf(result)).toEqual({ ...clean, links: ["bob"], sessions: [bob!] });
     expect(inputMode(state, bob!)).toBe("command");
   });
 
@@ -983,7 +983,7 @@ describe("restore after hibernation", () => {
     expect(restored.users.has("alice")).toBe(false);
     expect(restored.sessions.has(alice!)).toBe(false);
     expect(restored.users.get("bob")?.peer).toBeNull();
-    expect(dirtyOf(result)).toMatchObject({ users: ["alice", "bob"], requests: [] });
+    expect(dirtyOf(result)).toMatchObject({ users: ["alice", "bob"], links: ["bob"] });
     // The ghost's name is free again.
     open(restored, "s-new");
     expect(eventsTo(login(restored, "s-new", "alice"), "s-new")[0]?.type).toBe("welcome");
@@ -999,7 +999,7 @@ describe("restore after hibernation", () => {
     expect(restored.requests.size).toBe(0);
     expect(restored.outgoing.size).toBe(0);
     expect(inputMode(restored, bob!)).toBe("command");
-    expect(dirtyOf(result)).toMatchObject({ users: [], requests: ["bob"] });
+    expect(dirtyOf(result)).toMatchObject({ users: [], links: ["bob"] });
   });
 
   it("tells the requester when a ghost had been asked", () => {
@@ -1031,7 +1031,7 @@ describe("restore after hibernation", () => {
     const { state: restored, result } = restore(sessions, new Map(state.users), requests, NOW, CONFIG);
     expect(restored.requests.size).toBe(0);
     expect(restored.outgoing.size).toBe(0);
-    expect(dirtyOf(result)).toEqual({ ...clean, requests: ["bob", "zed"] });
+    expect(dirtyOf(result)).toEqual({ ...clean, links: ["bob", "zed"] });
     expect(statusOf(restored, "alice")).toBe("available");
     expect(inputMode(restored, sids[1]!)).toBe("command");
   });
@@ -1068,7 +1068,7 @@ describe("restore after hibernation", () => {
     const { state: restored, result } = restore(sessions, new Map(state.users), requests, NOW, CONFIG);
     expect(restored.requests.size).toBe(1);
     expect(restored.outgoing).toEqual(new Map([["alice", [...restored.requests.keys()][0]]]));
-    expect(result.dirty.requests.size).toBe(1);
+    expect(result.dirty.links.size).toBe(1);
   });
 
   it("clears a chat only one side remembers and tells that side", () => {

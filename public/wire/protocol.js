@@ -27,6 +27,8 @@ export const CloseCode = Object.freeze({
   idle: 4001,
   /** Sent more than MAX_UNREAD_BYTES that the client never showed it read (it did not answer a `check`). */
   notReading: 4002,
+  /** The session was resumed on another socket (a reload whose old socket had not closed yet): this one is done. */
+  resumedElsewhere: 4003,
 });
 
 /**
@@ -40,15 +42,16 @@ export function validCloseCode(code) {
 
 /** @typedef {"text" | "json"} Dialect */
 /**
- * `pending`: a request sent or received; `unavailable`: not taking requests (the user said `away`).
- * @typedef {"available" | "busy" | "pending" | "unavailable"} Status
+ * `pending`: a request sent or received; `unavailable`: not taking requests (the user said `away`); `away`: lost
+ * its connection and may come back within the resume window.
+ * @typedef {"available" | "busy" | "pending" | "unavailable" | "away"} Status
  */
 
 /**
  * @typedef {"binary_frame" | "too_big" | "rate_limited" | "bad_json" | "bad_action" | "unknown_command"
  *   | "not_logged_in" | "already_logged_in" | "bad_answer" | "no_request" | "not_in_chat" | "nothing_to_exit"
  *   | "nothing_to_cancel" | "empty_message" | "chat_ended" | "too_many_logins" | "bad_check" | "too_many_blocks"
- *   | "not_blocked"} ErrorCode
+ *   | "not_blocked" | "not_delivered"} ErrorCode
  */
 
 /**
@@ -56,10 +59,15 @@ export function validCloseCode(code) {
  * answer it with an error. `checked` answers a `check` (see src/unread.ts). `typing` tells the partner (JSON
  * clients only hear it); `away`/`back` stop and resume taking requests; `block`/`unblock`/`blocked` keep a person
  * from asking you, silently (they are told no, as if you declined).
+ * `resume` is a new socket's first action instead of `login`: the token from `welcome` (or the last `resumed`) and
+ * the last `seq` it saw from its partner. `say` may carry the client's own `seq` for each line of a chat (1, 2, …),
+ * and `seen` tells the partner the last `seq` received (see PROTOCOL.md, "Resuming").
  * @typedef {{ type: "login", name: string }
+ *   | { type: "resume", token: string, seen?: number }
  *   | { type: "connect", to?: string }
  *   | { type: "answer", accept: boolean }
- *   | { type: "say", text: string }
+ *   | { type: "say", text: string, seq?: number }
+ *   | { type: "seen", seq: number }
  *   | { type: "exit" }
  *   | { type: "cancel" }
  *   | { type: "list" }
@@ -92,10 +100,13 @@ export function validCloseCode(code) {
  *   | { reason: "unavailable", to: string }
  *   | { reason: "cooldown", to: string, waitMs: number }
  *   | { reason: "too_many_requests", waitMs: number }
- *   | { reason: "you_blocked", to: string }} RequestFailure
+ *   | { reason: "you_blocked", to: string }
+ *   | { reason: "away", to: string }} RequestFailure
  */
 
 /** @typedef {{ name: string, status: Status }} UserEntry */
+/** A session's resume credential: a secret, replaced at every resume, worthless `graceMs` after a drop. @typedef {{ token: string, graceMs: number }} Resume */
+/** A request still open when a session resumed. @typedef {{ role: "sent" | "received", name: string, expiresInMs: number }} PendingView */
 /** @typedef {{ name: string, status: Status | "offline" }} PresenceChange */
 
 /**
@@ -113,7 +124,9 @@ export function validCloseCode(code) {
  * What the server tells a client. `presence` goes to the JSON dialect only; `check` asks for proof of reading.
  * @typedef {{ type: "ask_name" }
  *   | { type: "name_rejected", name: string, reason: "taken" | "confusable" | "invalid", detail: string }
- *   | { type: "welcome", name: string, limits: Limits }
+ *   | { type: "welcome", name: string, limits: Limits, resume?: Resume }
+ *   | { type: "resumed", name: string, resume: Resume, partner: string | null, request: PendingView | null, missed: ServerEvent[] }
+ *   | { type: "resume_failed" }
  *   | { type: "ask_target" }
  *   | ({ type: "request_failed" } & RequestFailure)
  *   | { type: "request_sent", to: string, expiresInMs: number }
@@ -123,7 +136,10 @@ export function validCloseCode(code) {
  *   | { type: "request_ended", name: string, role: "sent" | "received", reason: "withdrawn" | "offline" | "expired" }
  *   | { type: "cancelled", to: string | null }
  *   | { type: "connected", with: string }
- *   | { type: "message", from: string, text: string }
+ *   | { type: "message", from: string, text: string, seq?: number }
+ *   | { type: "seen", seq: number }
+ *   | { type: "partner_away", name: string, graceMs: number }
+ *   | { type: "partner_back", name: string, seen: number | null }
  *   | { type: "partner_left", name: string, reason: "exit" | "disconnected" }
  *   | { type: "you_left", with: string }
  *   | { type: "users", you: string, users: UserEntry[], total: number }
@@ -169,7 +185,15 @@ export function parseAction(frame) {
     case "answer":
       return typeof v.accept === "boolean" ? { type: "answer", accept: v.accept } : bad('"answer" needs a boolean "accept"');
     case "say":
-      return typeof v.text === "string" ? { type: "say", text: v.text } : bad('"say" needs a string "text"');
+      if (typeof v.text !== "string") return bad('"say" needs a string "text"');
+      if (v.seq === undefined) return { type: "say", text: v.text };
+      return isSeq(v.seq) ? { type: "say", text: v.text, seq: /** @type {number} */ (v.seq) } : bad('"seq" is a whole number from 1');
+    case "seen":
+      return isSeq(v.seq) || v.seq === 0 ? { type: "seen", seq: /** @type {number} */ (v.seq) } : bad('"seen" needs a whole number "seq"');
+    case "resume":
+      if (typeof v.token !== "string") return bad('"resume" needs the string "token" from welcome');
+      if (v.seen === undefined) return { type: "resume", token: v.token };
+      return isSeq(v.seen) || v.seen === 0 ? { type: "resume", token: v.token, seen: /** @type {number} */ (v.seen) } : bad('"seen" is a whole number');
     case "checked":
       return typeof v.token === "string" ? { type: "checked", token: v.token } : bad('"checked" needs the string "token" of the check');
     case "block":
@@ -189,6 +213,9 @@ export function parseAction(frame) {
       return bad(typeof v.type === "string" ? `Unknown action type "${printable(v.type, 32)}"` : 'A JSON action needs a string "type"');
   }
 }
+
+/** @param {unknown} n */
+const isSeq = (n) => typeof n === "number" && Number.isSafeInteger(n) && n >= 1;
 
 /**
  * One frame from the server, as a client reads it in the JSON dialect: the event, or null for anything else
@@ -211,9 +238,11 @@ export function parseEvent(frame) {
  * built here, so it builds no event object.
  * @param {string} from
  * @param {string} text
+ * @param {number} [seq] the sender's number for the line, when its client numbers them
  */
-export function messageJson(from, text) {
-  return `{"type":"message","from":${JSON.stringify(from)},"text":${JSON.stringify(text)}}`;
+export function messageJson(from, text, seq) {
+  const numbered = seq === undefined ? "" : `,"seq":${seq}`;
+  return `{"type":"message","from":${JSON.stringify(from)},"text":${JSON.stringify(text)}${numbered}}`;
 }
 
 /**

@@ -32,6 +32,12 @@ export const SAY = Object.freeze({
   cooldown: "You asked {to} recently; you can ask again in {wait} s",
   too_many_requests: "You have asked too many people lately; you can ask again in {wait} s",
   you_blocked: "You blocked {to}; type unblock {to} first",
+  away: "{to} is reconnecting; try again in a moment",
+  partner_away: "{name} lost connection; waiting up to {seconds} s for {name} to come back (type exit to leave)",
+  partner_back: "{name} is back",
+  resumed: "Welcome back, {name}!",
+  resume_failed: "That session cannot be resumed (it ended, or the code is not right); log in again",
+  not_delivered: "{name} is away; that line was not delivered",
   request_sent: "Waiting for {to} to answer (the request expires in {seconds} s; type cancel to withdraw it)",
   incoming_request: "{from} is trying to connect with you (y/n)",
   request_declined: "{by} declined connection request",
@@ -157,6 +163,16 @@ export function renderText(e) {
       return [say(e.reason === "taken" ? "name_taken" : e.reason === "confusable" ? "name_confusable" : "name_invalid", e)];
     case "welcome":
       return [say("welcome", e), say("commands")];
+    case "resumed":
+      return [say("resumed", e)];
+    case "resume_failed":
+      return [say("resume_failed")];
+    case "partner_away":
+      return [say("partner_away", { name: e.name, seconds: seconds(e.graceMs) })];
+    case "partner_back":
+      return [say("partner_back", e)];
+    case "seen":
+      return [];
     case "ask_target":
       return [say("ask_target")];
     case "request_failed":

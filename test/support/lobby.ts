@@ -1,10 +1,12 @@
 // Opens real WebSockets to the worker (SELF) inside the Workers test runtime, each test in a fresh lobby.
 
 import { SELF, env, runInDurableObject } from "cloudflare:test";
-import { afterEach } from "vitest";
+import { afterEach, expect } from "vitest";
 import { JSON_SUBPROTOCOL } from "../../public/wire/protocol.js";
 import type { Attachment, Lobby } from "../../src/lobby";
 import { Peer } from "./peer";
+import type { ServerEvent } from "../../public/wire/protocol.js";
+import type { Input } from "../../src/rules";
 
 const opened: Peer[] = [];
 
@@ -78,4 +80,27 @@ export function withServerSocket<R>(
     if (!ws) throw new Error(`no server socket for ${name}`);
     return fn(instance, ws, state);
   });
+}
+
+/**
+ * An input to the pure rules as the Lobby makes it for a socket of this dialect: a JSON socket may resume (and
+ * gets a fresh credential at login), and a socket that closes may come back. For model-vs-socket tests.
+ */
+export function asTheLobby(input: Input, json: boolean, fresh: () => string): Input {
+  if (!json) return input;
+  if (input.type === "open") return { ...input, resumable: true };
+  if (input.type === "gone") return { ...input, resumable: true };
+  if (input.type === "action" && (input.action.type === "login" || input.action.type === "resume")) return { ...input, fresh: fresh() };
+  return input;
+}
+
+/**
+ * What a socket is expected to receive for a model's event: the same, but for what the model and the Lobby make
+ * up each on its own: a credential (random), and a wait (read from the clock a few milliseconds apart).
+ */
+export function asReceived(event: ServerEvent): unknown {
+  if ((event.type === "welcome" || event.type === "resumed") && event.resume) {
+    return { ...event, resume: { ...event.resume, token: expect.any(String) } };
+  }
+  return "waitMs" in event ? { ...event, waitMs: expect.any(Number) } : event;
 }

@@ -68,15 +68,16 @@ export function recipients(result: StepResult): string[] {
 }
 
 /** The dirty sets as sorted arrays, for exact comparison. */
-export function dirtyOf(result: StepResult): { users: string[]; requests: string[]; sessions: string[] } {
+export function dirtyOf(result: StepResult): { users: string[]; links: string[]; sessions: string[]; away: string[] } {
   return {
     users: [...result.dirty.users].sort(),
-    requests: [...result.dirty.requests].sort(),
+    links: [...result.dirty.links].sort(),
     sessions: [...result.dirty.sessions].sort(),
+    away: [...result.dirty.away].sort(),
   };
 }
 
-export const clean = { users: [], requests: [], sessions: [] };
+export const clean = { users: [], links: [], sessions: [], away: [] };
 
 export function errorCode(result: StepResult, sid: string): string | undefined {
   const event = eventsTo(result, sid)[0];

@@ -19,8 +19,10 @@ export type Command =
    * instead, to exercise actions in the wrong state.
    */
   | { kind: "act"; pick: number; stray: boolean; action: Action }
-  /** The socket closes, errors or drops. */
+  /** The socket closes, errors or drops (odd `pick`: closed for cause, which may not be resumed). */
   | { kind: "gone"; pick: number }
+  /** A new socket in `slot` resumes a session, with one of the credentials handed out so far (maybe a stale one). */
+  | { kind: "resume"; slot: number; pick: number }
   /** Enough time passes for every pending request to expire. */
   | { kind: "tick" };
 
@@ -53,6 +55,7 @@ export const command: fc.Arbitrary<Command> = fc.oneof(
       .map((c): Command => ({ kind: "act", ...c })),
   },
   { weight: 2, arbitrary: pick.map((p): Command => ({ kind: "gone", pick: p })) },
+  { weight: 2, arbitrary: fc.record({ slot, pick }).map((c): Command => ({ kind: "resume", ...c })) },
   { weight: 1, arbitrary: fc.constant<Command>({ kind: "tick" }) },
 );
 
@@ -65,7 +68,7 @@ export const scenario = (maxLength: number) =>
  * socket is open.
  */
 export function resolve(
-  c: Exclude<Command, { kind: "open" } | { kind: "tick" }>,
+  c: Exclude<Command, { kind: "open" } | { kind: "tick" } | { kind: "resume" }>,
   open: string[],
   state: State,
 ): { sid: string; action: Action | null } | null {
@@ -121,7 +124,9 @@ export type Snapshot = ReturnType<typeof snapshot>;
 export function snapshot(state: State) {
   return {
     ...relations(state),
+    sessions: new Set(state.sessions.keys()),
     sidOf: new Map([...state.users].map(([key, user]) => [key, user.sid])),
+    missedOf: new Map([...state.users].map(([key, user]) => [key, user.missed?.length ?? 0])),
     peerOf: new Map([...state.users].map(([key, user]) => [key, user.peer])),
   };
 }
@@ -137,10 +142,16 @@ export function checkInvariants(before: Snapshot, state: State, result: StepResu
   // Names are unique after normalisation, and each user's key is its name's key.
   for (const [key, user] of state.users) {
     if (nameKey(user.name) !== key) fail(`user ${key} has name ${user.name}`);
-    if (state.sessions.get(user.sid)?.key !== key) fail(`user ${key} is not logged in on its socket`);
+    if (user.sid === null ? user.awayUntil === undefined : state.sessions.get(user.sid)?.key !== key) fail(`user ${key} is not logged in on its socket, nor away`);
   }
+  // A session is never in two places: one socket a user at most, and an away user has none.
   const sessionKeys = [...state.sessions.values()].map((s) => s.key).filter((k) => k !== null);
   if (new Set(sessionKeys).size !== sessionKeys.length) fail("two sockets share a user");
+  for (const [sid, session] of state.sessions) if (session.key && state.users.get(session.key)?.sid !== sid) fail(`${sid} holds ${session.key}, whose socket is elsewhere`);
+  // Nothing is sent to a socket that is not there (an away user's events are kept, never sent).
+  for (const effect of result.effects) {
+    if (effect.type === "send" && !before.sessions.has(effect.sid) && !state.sessions.has(effect.sid)) fail(`sent to ${effect.sid}, which is not a socket`);
+  }
   // Pairs are symmetric.
   for (const [key, user] of state.users) {
     if (user.peer !== null && state.users.get(user.peer)?.peer !== key) fail(`${key} -> ${user.peer} is not mutual`);
@@ -176,11 +187,12 @@ export function checkInvariants(before: Snapshot, state: State, result: StepResu
   }
   // Every pair or request that ended is announced exactly once to each side still online.
   const after = relations(state);
+  // Told: sent to its socket, or, for a user who is away, kept among what it missed.
   const told = (key: string, kinds: Set<string>) => {
     const sid = before.sidOf.get(key);
-    return result.effects.filter(
-      (e) => e.type === "send" && e.sid === sid && kinds.has(e.event.type) && !isAck(e.event),
-    ).length;
+    const sent = result.effects.filter((e) => e.type === "send" && e.sid === sid && kinds.has(e.event.type) && !isAck(e.event)).length;
+    const kept = (state.users.get(key)?.missed ?? []).slice(before.missedOf.get(key) ?? 0).filter((e) => kinds.has(e.type) && !isAck(e)).length;
+    return sent + kept;
   };
   for (const pair of before.pairs) {
     if (after.pairs.has(pair)) continue;
