@@ -9,6 +9,8 @@ import { chatLines, describeClose, promptFor, renderEvent, safe } from "./render
 import { Terminal, wantsColour } from "./terminal.mjs";
 import { openLink } from "./link.mjs";
 import { say } from "../../public/wire/text.js";
+import { Conversation } from "../../public/wire/conversation.js";
+import { CloseCode } from "../../public/wire/protocol.js";
 
 /** @typedef {import("../../public/wire/protocol.js").ServerEvent} ServerEvent */
 /** @typedef {import("../../public/wire/protocol.js").Action} Action */
@@ -22,6 +24,9 @@ const TIMING = {
   holdMs: 5000,
   /** While the person types in a chat, the partner is told at most this often. */
   typingEveryMs: 3000,
+  /** Reconnecting after a drop: the first try after this long, doubling up to maxRetryMs, until the window ends. */
+  retryMs: 500,
+  maxRetryMs: 4000,
   /** After `quit`, how long to wait for the server's close before closing ourselves, then dropping. */
   quitMs: 2000,
 };
@@ -66,12 +71,13 @@ export class Client {
       colour: wantsColour(opts.output, opts.env),
       completer: (line) => complete(line, modeOf(this.session), this.session.online.keys()),
     });
-    this.link = openLink(opts.url, {
-      onOpen: () => this.opened(),
-      onEvent: (event) => this.received(event),
-      onUnreadable: (frame) => this.show([{ style: "plain", text: `(unreadable frame: ${safe(frame).slice(0, 200)})` }]),
-      onEnd: (end) => this.ended(end),
-    });
+    /** The session's resume credential, and until when a dropped connection may still resume it. */
+    this.resume = /** @type {{ token: string, graceMs: number } | null} */ (null);
+    this.resumeUntil = 0;
+    this.retries = 0;
+    /** The lines of the chat we are in, exactly once across drops (public/wire/conversation.js). */
+    this.conversation = new Conversation((action) => this.link.send(action));
+    this.link = this.connect();
     this.terminal.listen(
       (line) => this.typed(line),
       () => this.typed(END_OF_INPUT),
@@ -92,6 +98,15 @@ export class Client {
     this.link.send({ type: "typing" });
   }
 
+  connect() {
+    return openLink(this.opts.url, {
+      onOpen: () => this.opened(),
+      onEvent: (event) => this.received(event),
+      onUnreadable: (frame) => this.show([{ style: "plain", text: `(unreadable frame: ${safe(frame).slice(0, 200)})` }]),
+      onEnd: (end) => this.ended(end),
+    });
+  }
+
   /** Ctrl-C, or a signal: leave now, without reading the lines still queued. */
   interrupt() {
     if (this.quitting) return this.link.terminate(); // a second Ctrl-C does not wait for the server
@@ -101,12 +116,35 @@ export class Client {
   // --- the socket side ---------------------------------------------------------------------------
 
   opened() {
+    if (this.retries > 0) return;
     this.show([{ style: "notice", text: `Connected to ${this.opts.url} (Ctrl-C or Ctrl-D to quit)` }]);
   }
 
   /** @param {ServerEvent} event */
   received(event) {
+    if (event.type === "ask_name" && this.resume && performance.now() < this.resumeUntil) {
+      // A new socket after a drop: take the session back rather than logging in again.
+      this.link.send({ type: "resume", token: this.resume.token, seen: this.conversation.seen });
+      return;
+    }
+    if (event.type === "message") return this.heard(event);
+    if (event.type === "seen") return this.conversation.partnerSaw(event.seq);
+    // The partner is away: the line stays with the conversation and goes out when the partner is back.
+    if (event.type === "error" && event.code === "not_delivered") return;
     follow(this.session, event);
+    if (event.type === "welcome" || event.type === "resumed") {
+      this.resume = event.resume ?? null;
+      this.retries = 0;
+    }
+    if (event.type === "resume_failed") {
+      // The window has passed (or the server restarted without it): log in again under the same name.
+      this.resume = null;
+      this.autoName = this.session.me ?? this.autoName;
+    }
+    if (event.type === "connected") this.conversation.start(event.with);
+    if (event.type === "partner_back") this.conversation.partnerBack(event.seen);
+    if (event.type === "partner_left" || event.type === "you_left") this.chatEnded();
+    if (event.type === "resumed") return this.resumed(event);
     if (event.type === "ask_name" && this.autoName !== null) {
       const name = this.autoName;
       this.autoName = null; // asked again (taken or invalid): the person answers
@@ -131,6 +169,34 @@ export class Client {
     if (this.hold && isAnswer(event)) this.release();
   }
 
+  /**
+   * A line from the partner, shown once and in order whatever drops and resends came between.
+   * @param {Extract<ServerEvent, { type: "message" }>} event
+   */
+  heard(event) {
+    for (const message of this.conversation.received(event)) this.show(renderEvent(message));
+    this.session.partnerTypingAt = null;
+  }
+
+  /** @param {Extract<ServerEvent, { type: "resumed" }>} event */
+  resumed(event) {
+    this.show(renderEvent(event));
+    for (const missed of event.missed) {
+      this.show(renderEvent(missed));
+      if (missed.type === "partner_left") this.chatEnded();
+    }
+    if (this.session.partner && this.conversation.partner === this.session.partner) this.conversation.resumed();
+    else if (this.session.partner) this.conversation.start(this.session.partner);
+    this.release();
+  }
+
+  /** The chat ended: say which of our lines may never have arrived, and show the partner's held back. */
+  chatEnded() {
+    const { undelivered, stranded } = this.conversation.end();
+    for (const line of stranded) this.show(renderEvent({ type: "message", from: this.session.partner ?? "?", text: line.text }));
+    for (const line of undelivered) this.show([{ style: "error", text: `(not delivered: ${safe(line.text)})` }]);
+  }
+
   /** Ask who is online, without showing it: presence pushes only tell what changes from then on. */
   learnWhoIsOnline() {
     if (this.hold?.timer) clearTimeout(this.hold.timer);
@@ -143,6 +209,19 @@ export class Client {
   ended(end) {
     if (this.quitting && end.kind === "closed") return this.finish(EXIT.ok);
     if (this.quitting) return this.finish(EXIT.ok, end.kind === "failed" ? null : describeEnd(end, this.opts.url));
+    // A connection that dropped, rather than one the server closed for cause, comes back within the window.
+    const forCause = end.kind === "closed" && FOR_CAUSE.has(end.code);
+    if (this.resume && !forCause) {
+      if (this.retries === 0) {
+        this.resumeUntil = performance.now() + this.resume.graceMs;
+        this.show([{ style: "notice", text: `${describeEnd(end, this.opts.url)}; reconnecting…` }]);
+      }
+      if (performance.now() < this.resumeUntil) {
+        const delay = Math.min(TIMING.maxRetryMs, TIMING.retryMs * 2 ** this.retries++);
+        setTimeout(() => (this.link = this.connect()), delay).unref();
+        return;
+      }
+    }
     this.finish(EXIT.disconnected, describeEnd(end, this.opts.url));
   }
 
@@ -171,6 +250,11 @@ export class Client {
     if (action === null) return;
     if (action.type === "invalid") return this.show([{ style: "error", text: this.explain(action) }]);
     if (action.type === "quit") return this.quit();
+    if (action.type === "say" && this.conversation.partner) {
+      // Numbered and kept until the partner has it; while we are reconnecting it waits and goes with the rest.
+      this.conversation.say(action.text, this.link.isOpen());
+      return this.terminal.replaceEntered(chatLines(this.session.me ?? "you", action.text, "self"), this.prompt());
+    }
     if (!this.send(action)) return;
     if (action.type === "say") {
       this.terminal.replaceEntered(chatLines(this.session.me ?? "you", action.text, "self"), this.prompt());
@@ -241,6 +325,17 @@ export class Client {
     return !this.session.me && this.hold ? "" : promptFor(modeOf(this.session), this.session);
   }
 }
+
+/** Closes that end a session for what its client did, or for good: never resumed. */
+const FOR_CAUSE = new Set(/** @type {number[]} */ ([
+  CloseCode.normal,
+  CloseCode.policy,
+  CloseCode.tooBig,
+  CloseCode.idle,
+  CloseCode.notReading,
+  CloseCode.resumedElsewhere,
+  CloseCode.protocolError,
+]));
 
 /**
  * @param {LinkEnd} end

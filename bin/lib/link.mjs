@@ -117,6 +117,7 @@ export function openLink(url, handlers, heartbeat = HEARTBEAT) {
     },
     /** Drop the connection without a close handshake. */
     terminate: () => ws.terminate(),
+    isOpen: () => ws.readyState === WebSocket.OPEN,
     /**
      * Heartbeat as the server's limits ask (they come with `welcome`).
      * @param {import("../../public/wire/protocol.js").Limits} limits

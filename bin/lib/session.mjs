@@ -49,6 +49,13 @@ export function follow(s, e) {
     case "welcome":
       s.me = e.name;
       break;
+    case "resumed":
+      // Where the session stands now; what happened meanwhile comes as `missed`, followed one by one.
+      Object.assign(s, { me: e.name, partner: e.partner, askedBy: null, asking: null, awaitingTarget: false });
+      if (e.request?.role === "received") s.askedBy = e.request.name;
+      if (e.request?.role === "sent") s.asking = e.request.name;
+      for (const missed of e.missed) follow(s, missed);
+      break;
     case "ask_target":
       s.awaitingTarget = true;
       break;
@@ -147,5 +154,5 @@ export function awaitsAnswer(action) {
  * @param {ServerEvent} e
  */
 export function isAnswer(e) {
-  return e.type !== "message" && e.type !== "presence" && e.type !== "typing";
+  return !["message", "presence", "typing", "seen", "partner_away", "partner_back"].includes(e.type);
 }
