@@ -1,103 +1,59 @@
 // The Lobby Durable Object: the adapter between the runtime (hibernatable sockets, attachments, SQLite, one alarm)
 // and Parley's pure modules. It reads a frame, asks them what it means, sends what they say and writes what
-// changed. Who is logged in where lives in the sockets' attachments; links (requests and chats) and users who are
-// away in SQLite (store.ts);
-// both are read back in the constructor, which runs again every time the object wakes.
+// changed. Who is logged in where lives in the sockets' attachments (sockets.ts); links (requests and chats) and
+// users who are away in SQLite (store.ts). Both are read back in the constructor, which runs at every wake.
 
 import { DurableObject } from "cloudflare:workers";
-import { Admission, addressKey } from "./admission";
+import { addressKey } from "./admission";
 import { type Config, readConfig } from "./config";
+import { newCredential } from "./credentials";
 import type { Env } from "./env";
 import { Presence } from "./presence";
-import { fullBucket, type Bucket } from "./rate-limit";
 import { type Route, relayedFrame } from "./relay";
-import {
-  type Input,
-  type SavedSession,
-  type State,
-  type StepResult,
-  awayRow,
-  chatRoute,
-  engaged,
-  inputMode,
-  linkRow,
-  nextDeadline,
-  rebuild,
-  savedSession,
-  statusOf,
-  step,
-} from "./rules";
-import { TYPING_LIMIT, screen } from "./screen";
-import { closeQuietly } from "./sockets";
+import { type Input, type State, type StepResult, awayRow, chatRoute, engaged, inputMode, linkRow, nextDeadline, rebuild, savedSession, statusOf, step } from "./rules";
+import { screen } from "./screen";
+import { type Attachment, type Conn, Sockets, closeQuietly } from "./sockets";
 import { Store } from "./store";
-import { QUIET_MS, nextAlarm, silence } from "./timers";
-import { type Unread, answered, checkSent, checkToken, counted, noneUnread } from "./unread";
-import { CloseCode, type Dialect, JSON_SUBPROTOCOL, PING, PONG, type ServerEvent, parseAction, validCloseCode } from "../public/wire/protocol.js";
+import { Keepalive } from "./keepalive";
+import { nextAlarm } from "./timers";
+import { CloseCode, JSON_SUBPROTOCOL, PONG, type ServerEvent, parseAction, validCloseCode } from "../public/wire/protocol.js";
 import { checkName, nameKey } from "../public/wire/names.js";
 import { type Sentence, parseText, render, say } from "../public/wire/text.js";
 
-/** What a socket carries through hibernation (serializeAttachment, at most 16 KiB; this is ~200 bytes). */
-export interface Attachment extends SavedSession {
-  dialect: Dialect;
-  /** Last time the client sent a frame, refreshed at most every few seconds (see `heard`). */
-  heardAt: number;
-  /** The client has sent a heartbeat that the Lobby answered itself (the runtime keeps its own timestamp). */
-  pinged?: true;
-  /** The client's address (CF-Connecting-IP), for the caps; null where none is known. */
-  ip: string | null;
-  /** The socket has left: it never comes back as a user, however long its client ignores our close. */
-  gone?: true;
-}
-
-/** One accepted socket, from accept to its close event. Bucket, unread count and route are memory only. */
-interface Conn {
-  ws: WebSocket;
-  att: Attachment;
-  addr: string | null;
-  buckets: { main: Bucket; typing: Bucket };
-  unread: Unread;
-  /** Where this socket's chat lines go, as of step `routeAt` (a route changes only when a step changes something). */
-  route?: Route<Conn> | null;
-  routeAt?: number;
-}
+export type { Attachment };
 
 export class Lobby extends DurableObject<Env> {
   private readonly config: Config;
   private readonly store: Store;
-  private readonly admission: Admission;
+  private readonly sockets: Sockets;
   private readonly presence: Presence<Conn>;
-  private readonly conns = new Map<string, Conn>();
-  private readonly byWs = new WeakMap<WebSocket, Conn>();
+  private readonly keepalive: Keepalive;
   private state: State;
+  /** Steps that changed something: a socket's cached route is good while this has not moved. */
   private steps = 0;
   private alarmAt: number | null = null;
-  /** Sockets to close once the current delivery is done (a send failed, or a reader fell too far behind). */
-  private readonly doomed: [Conn, number, string][] = [];
-  /** The runtime answers `ping` only while the lobby is quiet (see QUIET_MS); when a frame last arrived. */
-  private runtimePongs = true;
-  private lastFrameAt = 0;
-  /** No socket can go idle before this (a lower bound, moved by the sweep). */
-  private idleDue: number | null = null;
-  /** Live JSON sockets: presence is collected only while there is someone to push it to. */
-  private jsonConns = 0;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
     this.config = readConfig(env as unknown as Record<string, unknown>);
-    this.admission = new Admission(this.config);
+    this.sockets = new Sockets(this.config);
     this.presence = new Presence(this.config.presenceIntervalMs);
-    ctx.setWebSocketAutoResponse(new WebSocketRequestResponsePair(PING, PONG));
+    this.keepalive = new Keepalive(ctx, this.config);
     this.store = new Store(ctx.storage.sql);
     const now = Date.now();
+    const live: Attachment[] = [];
     for (const ws of ctx.getWebSockets()) {
       const att = ws.deserializeAttachment() as Attachment | null;
-      if (att) this.track(ws, att);
+      if (!att) continue;
+      this.sockets.track(ws, att);
+      if (att.gone) continue;
+      live.push(att);
+      this.keepalive.watch(att.heardAt);
     }
     const { links, aways } = this.store.load();
-    const live = [...this.conns.values()].filter((c) => !c.att.gone).map((c) => c.att);
     const { state, result } = rebuild(live, links, aways, now, this.config);
     this.state = state;
-    if (this.conns.size > 0) console.log(`Lobby woke: ${live.length} sockets, ${state.users.size} users, ${state.requests.size} pending requests`);
+    if (this.sockets.size > 0) console.log(`Lobby woke: ${live.length} sockets, ${state.users.size} users, ${state.requests.size} pending requests`);
     void ctx.blockConcurrencyWhile(async () => {
       this.alarmAt = await ctx.storage.getAlarm();
       this.apply(result, now);
@@ -109,7 +65,7 @@ export class Lobby extends DurableObject<Env> {
     const ip = request.headers.get("CF-Connecting-IP");
     // Refused before it is accepted: an accepted socket costs memory until its client lets it go. A browser's
     // WebSocket cannot read why, so the page asks at /ws/admission.
-    const refusal = this.admission.refusal(addressKey(ip));
+    const refusal = this.sockets.admission.refusal(addressKey(ip));
     if (new URL(request.url).pathname.endsWith("/admission")) return Response.json(refusal ? { ok: false, ...refusal } : { ok: true });
     if (request.headers.get("Upgrade")?.toLowerCase() !== "websocket") return new Response("Parley speaks WebSocket here: try `wscat -c ws://<host>/ws`\n", { status: 426 });
     if (refusal) return new Response(`${refusal.reason}\n`, { status: refusal.status, headers: { "Retry-After": "60" } });
@@ -118,15 +74,16 @@ export class Lobby extends DurableObject<Env> {
     this.ctx.acceptWebSocket(server);
     const now = Date.now();
     const att: Attachment = { sid: crypto.randomUUID(), dialect: json ? "json" : "text", key: null, awaitingTarget: false, heardAt: now, ip };
-    this.track(server, att);
-    // A JSON client may resume its session after a drop; a text one leaves when its socket does (RULES.md, R12).
+    this.sockets.track(server, att);
+    this.keepalive.watch(now);
+    // A JSON client may resume its session after a drop; a text one leaves when its socket does (RULES.md, R18).
     this.run({ type: "open", sid: att.sid, resumable: json && this.config.resumeGraceMs > 0 }, now); // writes the attachment
     this.schedule(now);
     return new Response(null, { status: 101, webSocket: client, headers: json ? { "Sec-WebSocket-Protocol": JSON_SUBPROTOCOL } : {} });
   }
 
   override async webSocketMessage(ws: WebSocket, frame: string | ArrayBuffer): Promise<void> {
-    const conn = this.connOf(ws);
+    const conn = this.sockets.of(ws);
     if (!conn || conn.att.gone) return;
     const now = Date.now();
     try {
@@ -157,11 +114,11 @@ export class Lobby extends DurableObject<Env> {
       if (route && out !== null) return this.deliver(route.to, out, now);
       const action = conn.att.dialect === "json" ? parseAction(text) : parseText(text, inputMode(this.state, conn.att.sid, now));
       if (action.type === "checked") return this.checked(conn, action.token, now);
-      if (action.type === "login" && !conn.att.key && !this.admission.mayLogin(conn.addr, now)) return this.reply(conn, "too_many_logins", "too_many_logins", now);
+      if (action.type === "login" && !conn.att.key && !this.sockets.admission.mayLogin(conn.addr, now)) return this.reply(conn, "too_many_logins", "too_many_logins", now);
       // A silent socket holding the name wanted, or the person asked for, goes now (workerd#1187).
       const wanted = action.type === "login" ? action.name : action.type === "connect" ? action.to : undefined;
       if (wanted) this.reapHolderOf(wanted, now);
-      const fresh = action.type === "login" || action.type === "resume" ? resumeToken() : undefined;
+      const fresh = action.type === "login" || action.type === "resume" ? newCredential() : undefined;
       this.run({ type: "action", sid: conn.att.sid, action, fresh }, now);
     } catch (err) {
       console.error("webSocketMessage failed", { sid: conn.att.sid, err });
@@ -182,7 +139,7 @@ export class Lobby extends DurableObject<Env> {
   }
 
   override async webSocketError(ws: WebSocket, error: unknown): Promise<void> {
-    console.warn("webSocketError", { sid: this.connOf(ws)?.att.sid, error: String(error) });
+    console.warn("webSocketError", { sid: this.sockets.of(ws)?.att.sid, error: String(error) });
     this.closed(ws);
     closeQuietly(ws, CloseCode.socketError, "socket error");
   }
@@ -195,37 +152,16 @@ export class Lobby extends DurableObject<Env> {
   runTimers(now: number): void {
     this.run({ type: "tick" }, now);
     this.pushPresence(now);
-    this.idleDue = null;
-    for (const conn of [...this.conns.values()]) if (!conn.att.gone) this.reapIfSilent(conn, now);
-    if (!this.runtimePongs && now - this.lastFrameAt >= QUIET_MS) {
-      this.runtimePongs = true;
-      this.ctx.setWebSocketAutoResponse(new WebSocketRequestResponsePair(PING, PONG));
-    }
+    this.keepalive.tick(now);
+    for (const conn of this.sockets.all()) if (!conn.att.gone) this.reapIfSilent(conn, now);
     this.schedule(now, true);
-  }
-
-  private track(ws: WebSocket, att: Attachment): void {
-    const buckets = { main: fullBucket(this.config, att.heardAt), typing: fullBucket(TYPING_LIMIT, att.heardAt) };
-    const conn: Conn = { ws, att, addr: addressKey(att.ip), buckets, unread: noneUnread() };
-    this.conns.set(att.sid, conn);
-    this.byWs.set(ws, conn);
-    this.admission.opened(conn.addr);
-    if (!att.gone && att.dialect === "json") this.jsonConns++;
-    if (!att.gone) this.idleDue = Math.min(this.idleDue ?? Infinity, att.heardAt + this.config.idleTimeoutMs);
-  }
-
-  private connOf(ws: WebSocket): Conn | undefined {
-    return this.byWs.get(ws) ?? this.conns.get((ws.deserializeAttachment() as Attachment | null)?.sid ?? "");
   }
 
   /** The socket's close (or error) event: it leaves, and only now does it stop counting toward the caps. */
   private closed(ws: WebSocket): void {
-    const conn = this.connOf(ws);
-    if (!conn || this.conns.get(conn.att.sid) !== conn) return;
+    const conn = this.sockets.release(ws);
     // However it ended (a close frame, a drop, an error), its user may come back and resume.
-    this.run({ type: "gone", sid: conn.att.sid, resumable: true }, Date.now());
-    this.conns.delete(conn.att.sid);
-    this.admission.closed(conn.addr);
+    if (conn) this.run({ type: "gone", sid: conn.att.sid, resumable: true }, Date.now());
   }
 
   /**
@@ -239,71 +175,40 @@ export class Lobby extends DurableObject<Env> {
     this.run({ type: "gone", sid: conn.att.sid, resumable }, now);
   }
 
-  /** The client spoke. Written to the attachment at most every quarter of the heartbeat timeout, or on a first ping. */
   private heard(conn: Conn, now: number, ping: boolean): void {
-    this.lastFrameAt = now;
-    if (this.runtimePongs) {
-      // Someone is talking: pings come here, under the rate limit, until the lobby is quiet again.
-      this.runtimePongs = false;
-      this.ctx.setWebSocketAutoResponse();
-      this.schedule(now);
-    }
-    if ((!ping || conn.att.pinged) && now - conn.att.heardAt < this.config.heartbeatTimeoutMs / 4) return;
-    conn.att.heardAt = now;
-    if (ping) conn.att.pinged = true;
-    this.save(conn);
+    // The first frame after a quiet spell: pings are answered here, under the rate limit, until the next one.
+    if (this.keepalive.frame(now)) this.schedule(now);
+    this.sockets.heard(conn, now, ping);
   }
 
-  /** Close a socket gone silent (timers.ts: silence); Chrome can leave a closed tab's socket open with no event. */
+  /** Close a socket gone silent; Chrome can leave a closed tab's socket open with no event (workerd#1187). */
   private reapIfSilent(conn: Conn, now: number): void {
-    const pingedAt = this.ctx.getWebSocketAutoResponseTimestamp(conn.ws)?.getTime() ?? (conn.att.pinged ? conn.att.heardAt : null);
-    const why = silence(pingedAt, conn.att.heardAt, now, this.config);
-    if (why) return this.close(conn, why === "idle" ? CloseCode.idle : CloseCode.heartbeatTimeout, why === "idle" ? "idle" : "heartbeat timeout", now);
-    this.idleDue = Math.min(this.idleDue ?? Infinity, Math.max(pingedAt ?? 0, conn.att.heardAt) + this.config.idleTimeoutMs);
+    const why = this.keepalive.silent(conn, now);
+    if (why === "idle") this.close(conn, CloseCode.idle, "idle", now);
+    else if (why === "heartbeat") this.close(conn, CloseCode.heartbeatTimeout, "heartbeat timeout", now);
   }
 
   private reapHolderOf(name: string, now: number): void {
     const check = checkName(name);
-    const conn = check.ok ? this.conns.get(this.state.users.get(check.key)?.sid ?? "") : undefined;
+    const conn = check.ok ? this.sockets.get(this.state.users.get(check.key)?.sid ?? "") : undefined;
     if (conn) this.reapIfSilent(conn, now);
   }
 
   private checked(conn: Conn, token: string, now: number): void {
-    const result = answered(conn.unread, token);
+    const result = this.sockets.checked(conn, token);
     if (result === "over") this.close(conn, CloseCode.notReading, "not reading", now);
     else if (result !== "ok") this.reply(conn, "bad_check", result === "wrong" ? "wrong_code" : "no_check", now);
   }
 
-  /**
-   * The one way a frame leaves: guarded (a throw means the socket is gone) and counted (unread.ts). A socket that
-   * fails is closed once the current delivery is done, so no caller sees the state change under it.
-   */
-  private sendFrame(conn: Conn, frame: string): void {
-    if (frame === "" || conn.att.gone) return;
-    try {
-      conn.ws.send(frame);
-    } catch {
-      this.doomed.push([conn, CloseCode.socketError, "send failed"]);
-      return;
-    }
-    const verdict = counted(conn.unread, frame.length, this.config.maxUnreadBytes);
-    if (verdict === "over") this.doomed.push([conn, CloseCode.notReading, "not reading"]);
-    else if (verdict === "check") {
-      const token = checkToken(conn.att.dialect);
-      checkSent(conn.unread, token);
-      this.sendFrame(conn, render({ type: "check", token, unread: conn.unread.sent }, conn.att.dialect));
-    }
-  }
-
   /** One frame to one socket, then `settle`. */
   private deliver(conn: Conn, frame: string, now: number): void {
-    this.sendFrame(conn, frame);
+    this.sockets.send(conn, frame);
     this.settle(now);
   }
 
   /** Close what a delivery doomed; each close is a departure, which may send and doom more. */
   private settle(now: number): void {
-    for (let d = this.doomed.shift(); d; d = this.doomed.shift()) if (!d[0].att.gone) this.close(d[0], d[1], d[2], now);
+    for (let d = this.sockets.nextDoomed(); d; d = this.sockets.nextDoomed()) if (!d[0].att.gone) this.close(d[0], d[1], d[2], now);
   }
 
   private reply(conn: Conn, code: Extract<ServerEvent, { type: "error" }>["code"], sentence: Sentence, now: number, fields?: Record<string, number>): void {
@@ -313,18 +218,10 @@ export class Lobby extends DurableObject<Env> {
   private routeOf(conn: Conn): Route<Conn> | null {
     if (conn.routeAt === this.steps) return conn.route ?? null;
     const route = chatRoute(this.state, conn.att.sid);
-    const to = route ? this.conns.get(route.to) : undefined;
+    const to = route ? this.sockets.get(route.to) : undefined;
     conn.route = route && to ? { to, toDialect: to.att.dialect, from: route.from } : null;
     conn.routeAt = this.steps;
     return conn.route;
-  }
-
-  private save(conn: Conn): void {
-    try {
-      conn.ws.serializeAttachment(conn.att);
-    } catch {
-      // The socket is closing; its close event will follow.
-    }
   }
 
   private run(input: Input, now: number): void {
@@ -336,11 +233,11 @@ export class Lobby extends DurableObject<Env> {
     const stored = dirty.links.size > 0 || dirty.away.size > 0;
     if (stored || dirty.users.size > 0 || dirty.sessions.size > 0) this.steps++;
     for (const e of effects) {
-      const conn = this.conns.get(e.sid);
+      const conn = this.sockets.get(e.sid);
       if (!conn) continue;
       if (e.type === "close") closeQuietly(conn.ws, e.code, e.reason);
       else {
-        this.sendFrame(conn, render(e.event, conn.att.dialect));
+        this.sockets.send(conn, render(e.event, conn.att.dialect));
         if (e.event.type === "users" && conn.att.dialect === "json") this.presence.watch(conn, e.event.users.map((u) => nameKey(u.name)));
       }
     }
@@ -348,19 +245,19 @@ export class Lobby extends DurableObject<Env> {
     for (const key of dirty.away) this.store.setAway(key, awayRow(this.state, key));
     if (stored) this.store.dropIfEmpty();
     for (const sid of dirty.sessions) {
-      const conn = this.conns.get(sid);
+      const conn = this.sockets.get(sid);
       if (!conn || conn.att.gone) continue;
       const saved = savedSession(this.state, sid);
-      if (saved) Object.assign(conn.att, saved);
-      else {
-        conn.att.gone = true;
+      if (!saved) {
         this.presence.watch(conn, []);
-        if (conn.att.dialect === "json") this.jsonConns--;
+        this.sockets.depart(conn);
+        continue;
       }
-      this.save(conn);
+      Object.assign(conn.att, saved);
+      this.sockets.save(conn);
     }
     // Presence is collected only while a JSON client is there to hear it.
-    for (const [key, name] of this.jsonConns > 0 ? touched : []) {
+    for (const [key, name] of this.sockets.jsonCount > 0 ? touched : []) {
       this.presence.changed(key, { name, status: this.state.users.has(key) ? statusOf(this.state, key) : "offline" });
     }
     this.pushPresence(now);
@@ -369,9 +266,9 @@ export class Lobby extends DurableObject<Env> {
   }
 
   private pushPresence(now: number): void {
-    if (this.jsonConns === 0) this.presence.clear();
-    const listeners = () => [...this.conns.values()].filter((c) => c.att.dialect === "json" && c.att.key && !c.att.gone);
-    for (const { frame, to } of this.presence.push(now, this.state.users.size, listeners)) for (const conn of to) if (conn.att.key) this.sendFrame(conn, frame);
+    if (this.sockets.jsonCount === 0) this.presence.clear();
+    const listeners = () => this.sockets.all().filter((c) => c.att.dialect === "json" && c.att.key && !c.att.gone);
+    for (const { frame, to } of this.presence.push(now, this.state.users.size, listeners)) for (const conn of to) if (conn.att.key) this.sockets.send(conn, frame);
     if (this.presence.due() !== null) this.schedule(now);
   }
 
@@ -382,8 +279,8 @@ export class Lobby extends DurableObject<Env> {
         requestDeadline: nextDeadline(this.state),
         engaged: engaged(this.state),
         presenceDue: this.presence.due(),
-        idleDue: this.idleDue,
-        quietDue: this.runtimePongs ? null : this.lastFrameAt + QUIET_MS,
+        idleDue: this.keepalive.idleDue,
+        quietDue: this.keepalive.quietDue(),
       },
       now,
       this.config.heartbeatTimeoutMs,
@@ -392,10 +289,4 @@ export class Lobby extends DurableObject<Env> {
     this.alarmAt = want;
     void (want === null ? this.ctx.storage.deleteAlarm() : this.ctx.storage.setAlarm(want));
   }
-}
-
-/** A resume credential: 128 random bits, base64url. Only its hash is kept (rules.ts); the client holds it. */
-function resumeToken(): string {
-  const bytes = crypto.getRandomValues(new Uint8Array(16));
-  return btoa(String.fromCharCode(...bytes)).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
 }

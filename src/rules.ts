@@ -8,7 +8,7 @@ import type { Action, ErrorCode, RequestFailure, ServerEvent, Status, UserEntry 
 import { checkName, foldName, nameKey } from "../public/wire/names.js";
 import { type InputMode, type Sentence, inputMode as modeOf, say } from "../public/wire/text.js";
 import { type Bucket, fullBucket, take } from "./rate-limit";
-import { sameSecret, sha256 } from "./sha256";
+import { sameSecret, sha256 } from "./credentials";
 
 /** One logged-in user: who is online, on which socket, and with whom (R1, R3). */
 export interface User {

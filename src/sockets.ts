@@ -1,11 +1,143 @@
-// Sending and closing where the socket may already be gone. A dead socket's close event (or, for the Lobby, the
-// next relay to it) cleans up; the caller has nothing more to do.
+// The accepted sockets, from accept to close event: their attachments, the caps they count toward, their rate
+// budgets and unread output, and the one guarded way a frame leaves. The Lobby asks; this keeps the books.
 
-export function sendQuietly(ws: WebSocket, frame: string | ArrayBuffer): void {
-  try {
-    ws.send(frame);
-  } catch {
-    // gone
+import { Admission, addressKey } from "./admission";
+import type { Config } from "./config";
+import { type Bucket, fullBucket } from "./rate-limit";
+import type { Route } from "./relay";
+import type { SavedSession } from "./rules";
+import { TYPING_LIMIT } from "./screen";
+import { type Unread, answered, checkSent, checkToken, counted, noneUnread } from "./unread";
+import { CloseCode, type Dialect } from "../public/wire/protocol.js";
+import { render } from "../public/wire/text.js";
+
+/** What a socket carries through hibernation (serializeAttachment, at most 16 KiB; this is ~200 bytes). */
+export interface Attachment extends SavedSession {
+  dialect: Dialect;
+  /** Last time the client sent a frame, refreshed at most every few seconds (see `heard`). */
+  heardAt: number;
+  /** The client has sent a heartbeat that the Lobby answered itself (the runtime keeps its own timestamp). */
+  pinged?: true;
+  /** The client's address (CF-Connecting-IP), for the caps; null where none is known. */
+  ip: string | null;
+  /** The socket has left: it never comes back as a user, however long its client ignores our close. */
+  gone?: true;
+}
+
+/** One accepted socket. Its buckets, unread count and route are memory only: a wake starts them afresh. */
+export interface Conn {
+  ws: WebSocket;
+  att: Attachment;
+  addr: string | null;
+  buckets: { main: Bucket; typing: Bucket };
+  unread: Unread;
+  /** Where its chat lines go, as of the Lobby's step `routeAt` (a route changes only when a step changes something). */
+  route?: Route<Conn> | null;
+  routeAt?: number;
+}
+
+export class Sockets {
+  readonly admission: Admission;
+  private readonly bySid = new Map<string, Conn>();
+  private readonly byWs = new WeakMap<WebSocket, Conn>();
+  /** Sockets to close once the current delivery is done (a send failed, or a reader fell too far behind). */
+  private readonly doomed: [Conn, number, string][] = [];
+  /** Live JSON sockets: presence is collected only while there is someone to push it to. */
+  jsonCount = 0;
+
+  constructor(private readonly config: Config) {
+    this.admission = new Admission(config);
+  }
+
+  track(ws: WebSocket, att: Attachment): Conn {
+    const buckets = { main: fullBucket(this.config, att.heardAt), typing: fullBucket(TYPING_LIMIT, att.heardAt) };
+    const conn: Conn = { ws, att, addr: addressKey(att.ip), buckets, unread: noneUnread() };
+    this.bySid.set(att.sid, conn);
+    this.byWs.set(ws, conn);
+    this.admission.opened(conn.addr);
+    if (!att.gone && att.dialect === "json") this.jsonCount++;
+    return conn;
+  }
+
+  of(ws: WebSocket): Conn | undefined {
+    return this.byWs.get(ws) ?? this.bySid.get((ws.deserializeAttachment() as Attachment | null)?.sid ?? "");
+  }
+
+  get(sid: string): Conn | undefined {
+    return this.bySid.get(sid);
+  }
+
+  all(): Conn[] {
+    return [...this.bySid.values()];
+  }
+
+  get size(): number {
+    return this.bySid.size;
+  }
+
+  /** Its close event came: it stops counting toward the caps. The socket, the first time only. */
+  release(ws: WebSocket): Conn | undefined {
+    const conn = this.of(ws);
+    if (!conn || this.bySid.get(conn.att.sid) !== conn) return undefined;
+    this.bySid.delete(conn.att.sid);
+    this.admission.closed(conn.addr);
+    return conn;
+  }
+
+  /** It has left (its session ended): it stays counted until its close event, but is never a user again. */
+  depart(conn: Conn): void {
+    if (conn.att.gone) return;
+    conn.att.gone = true;
+    if (conn.att.dialect === "json") this.jsonCount--;
+    this.save(conn);
+  }
+
+  save(conn: Conn): void {
+    try {
+      conn.ws.serializeAttachment(conn.att);
+    } catch {
+      // The socket is closing; its close event will follow.
+    }
+  }
+
+  /** The client spoke: written to the attachment at most every quarter of the heartbeat timeout, or on a first ping. */
+  heard(conn: Conn, now: number, ping: boolean): void {
+    if ((!ping || conn.att.pinged) && now - conn.att.heardAt < this.config.heartbeatTimeoutMs / 4) return;
+    conn.att.heardAt = now;
+    if (ping) conn.att.pinged = true;
+    this.save(conn);
+  }
+
+  /**
+   * The one way a frame leaves: guarded (a throw means the socket is gone) and counted (unread.ts). A socket that
+   * fails, or falls too far behind, is doomed: the Lobby closes it once the current delivery is done, so that no
+   * caller sees the state change under it.
+   */
+  send(conn: Conn, frame: string): void {
+    if (frame === "" || conn.att.gone) return;
+    try {
+      conn.ws.send(frame);
+    } catch {
+      this.doomed.push([conn, CloseCode.socketError, "send failed"]);
+      return;
+    }
+    const verdict = counted(conn.unread, frame.length, this.config.maxUnreadBytes);
+    if (verdict === "over") this.doomed.push([conn, CloseCode.notReading, "not reading"]);
+    else if (verdict === "check") {
+      const token = checkToken(conn.att.dialect);
+      checkSent(conn.unread, token);
+      this.send(conn, render({ type: "check", token, unread: conn.unread.sent }, conn.att.dialect));
+    }
+  }
+
+  /** The next socket a delivery doomed, with the code and reason to close it with. */
+  nextDoomed(): [Conn, number, string] | undefined {
+    return this.doomed.shift();
+  }
+
+  /** The client echoed a check's token (unread.ts). */
+  checked(conn: Conn, token: string): ReturnType<typeof answered> {
+    return answered(conn.unread, token);
   }
 }
 
@@ -15,5 +147,14 @@ export function closeQuietly(ws: WebSocket, code?: number, reason?: string): voi
     else ws.close(code, reason);
   } catch {
     // Already closed, or the code was not ours to send: nothing left to do.
+  }
+}
+
+/** A send where the socket may be gone: its close event (or, for the Lobby, the next send to it) cleans up. */
+export function sendQuietly(ws: WebSocket, frame: string | ArrayBuffer): void {
+  try {
+    ws.send(frame);
+  } catch {
+    // gone
   }
 }

@@ -7,6 +7,8 @@
 // random token behind what it sent, and only a client that read that far can echo it. Past the budget with no
 // echo, the socket is closed (CloseCode.notReading) and everyone else carries on.
 
+import { sameSecret } from "./credentials";
+
 export interface Unread {
   /** Characters sent and not yet shown read (UTF-16 units: bytes for ASCII, at most 3 bytes each otherwise). */
   sent: number;
@@ -42,19 +44,13 @@ export function checkSent(unread: Unread, token: string): void {
 export function answered(unread: Unread, token: string): "ok" | "wrong" | "over" | "none" {
   const check = unread.check;
   if (!check) return "none";
-  if (!sameToken(token, check.token)) return ++unread.wrong >= MAX_WRONG_ANSWERS ? "over" : "wrong";
+  if (!sameSecret(token, check.token)) return ++unread.wrong >= MAX_WRONG_ANSWERS ? "over" : "wrong";
   unread.sent -= check.upTo;
   unread.check = null;
   unread.wrong = 0;
   return "ok";
 }
 
-/** Compared in full whatever the first difference, so timing tells a guesser nothing. */
-function sameToken(a: string, b: string): boolean {
-  let diff = a.length ^ b.length;
-  for (let i = 0; i < b.length; i++) diff |= (a.charCodeAt(i) || 0) ^ b.charCodeAt(i);
-  return diff === 0;
-}
 
 /** A check's token: 128 random bits for programs, four digits for a person to type (MAX_WRONG_ANSWERS tries). */
 export function checkToken(dialect: "text" | "json"): string {

@@ -1,5 +1,6 @@
-// SHA-256 of a string, synchronously, for resume credentials: the server keeps only their hashes, and the rules that
-// check them are pure and synchronous (crypto.subtle.digest returns a promise). Tested against crypto.subtle.
+// Resume credentials: made here (128 random bits), kept only as their SHA-256, computed synchronously because the
+// rules that check them are pure and synchronous (crypto.subtle.digest returns a promise; this is tested against
+// it), and compared in constant time.
 
 const K = new Uint32Array([
   0x428a2f98, 0x71374491, 0xb5c0fbcf, 0xe9b5dba5, 0x3956c25b, 0x59f111f1, 0x923f82a4, 0xab1c5ed5, 0xd807aa98, 0x12835b01,
@@ -61,4 +62,10 @@ export function sameSecret(a: string, b: string): boolean {
   let diff = a.length ^ b.length;
   for (let i = 0; i < b.length; i++) diff |= (a.charCodeAt(i) || 0) ^ b.charCodeAt(i);
   return diff === 0;
+}
+
+/** A new credential: 128 random bits, base64url. The client holds it; the server keeps its hash (rules.ts). */
+export function newCredential(): string {
+  const bytes = crypto.getRandomValues(new Uint8Array(16));
+  return btoa(String.fromCharCode(...bytes)).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
 }

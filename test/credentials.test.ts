@@ -1,7 +1,7 @@
 // The synchronous SHA-256 that resume credentials are kept as, against the runtime's own.
 
 import { describe, expect, it } from "vitest";
-import { sameSecret, sha256 } from "../src/sha256";
+import { sameSecret, sha256 } from "../src/credentials";
 
 async function subtle(text: string): Promise<string> {
   const digest = await crypto.subtle.digest("SHA-256", new TextEncoder().encode(text));
