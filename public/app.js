@@ -87,6 +87,7 @@ const chat = new Chat(
     log: byId("transcript", HTMLElement),
     form: byId("composer", HTMLFormElement),
     input: ui.message,
+    send: byId("send", HTMLButtonElement),
     hint: byId("message-hint", HTMLElement),
     ended: byId("chat-ended", HTMLElement),
     endedText: byId("chat-ended-text", HTMLElement),
@@ -479,4 +480,5 @@ addEventListener("pageshow", (e) => {
 ui.name.value = sessionStorage.getItem(NAME_KEY) ?? "";
 showView("login");
 update();
+ui.name.focus();
 link.start();

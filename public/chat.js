@@ -2,22 +2,62 @@
 // message box, where Enter sends and Shift+Enter starts a new line.
 
 import { el } from "./dom.js";
+import { utf8Length } from "./wire/protocol.js";
 
 /** MAX_MESSAGE_BYTES's default on the server, for the whole JSON frame, until `welcome` says what it is. */
 export const DEFAULT_MAX_FRAME_BYTES = 4096;
 
 const clock = new Intl.DateTimeFormat(undefined, { hour: "2-digit", minute: "2-digit" });
-const utf8 = new TextEncoder();
+
+/** What a message costs inside its frame: `{"type":"say","text":…}` is counted whole, escapes included. */
+const FRAME_BYTES = utf8Length(JSON.stringify({ type: "say", text: "" }));
+const costOf = (/** @type {string} */ text) => utf8Length(JSON.stringify(text)) - 2;
+const segmenter = typeof Intl.Segmenter === "function" ? new Intl.Segmenter(undefined, { granularity: "grapheme" }) : null;
+/** The characters a person sees (an emoji with its modifiers is one), each with what it costs in the frame. */
+const characters = (/** @type {string} */ text) =>
+  (segmenter ? [...segmenter.segment(text)].map((s) => s.segment) : [...text]).map(costOf);
+
+/**
+ * The message box's counter, in characters, for a server whose limit is in UTF-8 bytes of the whole frame.
+ * `fits` is decided on the exact bytes, so a message the counter allows is never refused. `left` is how many
+ * more characters fit if each costs as much as the costliest one typed so far (1 byte for plain Latin text,
+ * 2-3 for most other scripts, 4 for an emoji, 6 for an escaped control character): it never promises more than
+ * fits. `over` is how many characters, from the end, must go.
+ * @param {string} text
+ * @param {number} maxFrameBytes
+ * @returns {{ fits: boolean, left: number, over: number, near: boolean }}
+ */
+export function measure(text, maxFrameBytes) {
+  const used = FRAME_BYTES + costOf(text);
+  const room = maxFrameBytes - used;
+  const near = used >= maxFrameBytes * 0.8;
+  if (room >= 0) {
+    let widest = 1;
+    // Only the text near the limit is worth segmenting; far below it the counter is hidden anyway.
+    if (near) for (const cost of characters(text)) widest = Math.max(widest, cost);
+    return { fits: true, left: Math.floor(room / widest), over: 0, near };
+  }
+  const costs = characters(text);
+  let excess = -room;
+  let over = 0;
+  while (excess > 0 && costs.length > 0) {
+    excess -= costs.pop() ?? 0;
+    over++;
+  }
+  return { fits: false, left: 0, over, near };
+}
+
+const plural = (/** @type {number} */ n, /** @type {string} */ word) => `${n} ${word}${n === 1 ? "" : "s"}`;
 
 export class Chat {
   /** @type {string | null} */ partner = null;
   ended = false;
   /** The server's limit (welcome's limits.maxMessageBytes): a bigger frame would be refused, never cut. */
-  maxFrameBytes = DEFAULT_MAX_FRAME_BYTES;
+  #maxFrameBytes = DEFAULT_MAX_FRAME_BYTES;
 
   /**
    * @param {{ name: HTMLElement, log: HTMLElement, form: HTMLFormElement, input: HTMLTextAreaElement,
-   *   hint: HTMLElement, ended: HTMLElement, endedText: HTMLElement }} parts
+   *   send: HTMLButtonElement, hint: HTMLElement, ended: HTMLElement, endedText: HTMLElement }} parts
    * @param {(text: string) => boolean} say sends a message; false if it could not be sent
    */
   constructor(parts, say) {
@@ -86,6 +126,18 @@ export class Chat {
     this.ended = false;
   }
 
+  /** The server's limit (welcome's limits.maxMessageBytes). */
+  set maxFrameBytes(/** @type {number} */ bytes) {
+    this.#maxFrameBytes = bytes;
+    // Room to paste more than fits and be told by how much, never a silent cut; no text fits in fewer units.
+    this.parts.input.maxLength = 2 * bytes;
+    this.#checkSize();
+  }
+
+  get maxFrameBytes() {
+    return this.#maxFrameBytes;
+  }
+
   /**
    * @param {"mine" | "theirs"} who
    * @param {string} from
@@ -108,16 +160,17 @@ export class Chat {
     if (force || atBottom) log.scrollTop = log.scrollHeight;
   }
 
-  /** Shows the size hint when the message is near or over the limit; true if it may be sent. */
+  /** Shows the counter when the message is near or over the limit, and Send only while it fits; true if it fits. */
   #checkSize() {
-    const bytes = utf8.encode(JSON.stringify({ type: "say", text: this.parts.input.value })).length;
-    const max = this.maxFrameBytes;
-    const over = bytes > max;
+    const size = measure(this.parts.input.value, this.#maxFrameBytes);
     const hint = this.parts.hint;
-    hint.hidden = bytes < max * 0.8;
-    hint.textContent = over ? `Too long to send: ${bytes} of ${max} bytes` : `${max - bytes} bytes left`;
-    hint.dataset.tone = over ? "error" : "info";
-    this.parts.input.setAttribute("aria-invalid", String(over));
-    return !over;
+    hint.hidden = !size.near;
+    hint.textContent = size.fits
+      ? `${plural(size.left, "character")} left`
+      : `Too long to send: remove ${plural(size.over, "character")}`;
+    hint.dataset.tone = size.fits ? "info" : "error";
+    this.parts.input.setAttribute("aria-invalid", String(!size.fits));
+    this.parts.send.disabled = !size.fits;
+    return size.fits;
   }
 }

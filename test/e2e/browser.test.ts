@@ -58,6 +58,8 @@ describe("the web client in Chromium", () => {
     freshLobby();
     const alice = await open(DESKTOP);
     const bob = await open(PHONE);
+    // The login page is ready to type into.
+    await expect.poll(() => alice.page.evaluate(() => document.activeElement?.id)).toBe("name");
     await shot(alice.page, "01-login");
 
     await logIn(alice.page, "alice");
@@ -204,7 +206,7 @@ describe("the web client in Chromium", () => {
     expect(bob.errors).toEqual([]);
   });
 
-  it("holds a message to the size limit the server's welcome gives, not a built-in one", async () => {
+  it("counts the message in characters against the server's limit in bytes, and offers Send only while it fits", async () => {
     // A server of its own, with a limit far below the default 4096 bytes.
     const small = await startDevServer({ vars: { MAX_MESSAGE_BYTES: "300" } });
     try {
@@ -219,14 +221,34 @@ describe("the web client in Chromium", () => {
 
       const box = alice.page.locator("#message");
       const hint = alice.page.locator("#message-hint");
+      const send = alice.page.getByRole("button", { name: "Send" });
+      // {"type":"say","text":"…"} is 24 bytes, so 400 characters are 124 too many.
       await box.fill("x".repeat(400));
-      await hint.getByText(/^Too long to send: \d+ of 300 bytes$/).waitFor();
+      await hint.getByText("Too long to send: remove 124 characters", { exact: true }).waitFor();
       expect(await box.getAttribute("aria-invalid")).toBe("true");
-      // {"type":"say","text":"…"} around 250 characters is 274 bytes: near the limit, and allowed.
+      expect(await send.isDisabled()).toBe(true);
+      await box.press("Enter"); // refused here, not by the server
+      expect(await myMessages(alice.page).count()).toBe(0);
+      await shot(alice.page, "12-alice-message-too-long");
+      // 250 plain letters: 274 bytes, near the limit, and allowed.
       await box.fill("y".repeat(250));
-      await hint.getByText("26 bytes left", { exact: true }).waitFor();
+      await hint.getByText("26 characters left", { exact: true }).waitFor();
+      expect(await send.isEnabled()).toBe(true);
       await box.press("Enter");
       await theirMessages(bob.page).getByText("y".repeat(250), { exact: true }).waitFor();
+
+      // A euro sign is 3 bytes: 80 of them leave 36 bytes, which is 12 more of them, and the counter says 12.
+      await box.fill("€".repeat(80));
+      await hint.getByText("12 characters left", { exact: true }).waitFor();
+      // The counter's promise holds to the byte: 12 more fit exactly (300 bytes) and the server takes them…
+      await box.fill("€".repeat(92));
+      await hint.getByText("0 characters left", { exact: true }).waitFor();
+      await box.press("Enter");
+      await theirMessages(bob.page).getByText("€".repeat(92), { exact: true }).waitFor();
+      // …and one more is one too many.
+      await box.fill("€".repeat(93));
+      await hint.getByText("Too long to send: remove 1 character", { exact: true }).waitFor();
+      expect(await send.isDisabled()).toBe(true);
       expect(alice.errors).toEqual([]);
     } finally {
       await small.stop();
