@@ -108,11 +108,18 @@ const request = new RequestDialog(
     bar: byId("incoming-bar", HTMLElement),
     accept: byId("accept", HTMLButtonElement),
     decline: byId("decline", HTMLButtonElement),
+    banner: byId("request-banner", HTMLElement),
+    bannerText: byId("request-banner-text", HTMLElement),
+    bannerLeft: byId("request-banner-left", HTMLElement),
+    bannerAvatar: byId("request-banner-avatar", HTMLElement),
+    answer: byId("request-answer", HTMLButtonElement),
   },
-  (accept) => {
-    send({ type: "answer", accept });
+  (choice) => {
+    send({ type: "answer", accept: choice === "accept" });
     update();
   },
+  () => update(),
+  ui.peopleTitle,
 );
 
 /** What this page knows about its session on the server. */
