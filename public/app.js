@@ -3,8 +3,8 @@
 
 import { Chat } from "./chat.js";
 import { Link } from "./connection.js";
-import { byId, countdown, hueOf } from "./dom.js";
-import { checkName, socketUrl } from "./names.js";
+import { byId, countdown, el, hueOf } from "./dom.js";
+import { checkName, nameKey, socketUrl } from "./names.js";
 import { announcer, Notices } from "./notices.js";
 import { People } from "./people.js";
 import { RequestDialog } from "./request-dialog.js";
@@ -27,6 +27,12 @@ const LIST_POLL_MS = 5000;
  */
 const LIST_REFRESH_MS = 30_000;
 const NAME_KEY = "parley.name";
+/**
+ * Blocks and "do not disturb" live in the server's session, which a reconnect (a new login) starts afresh: the tab
+ * keeps them here and says them again after every login.
+ */
+const BLOCKED_KEY = "parley.blocked";
+const AWAY_KEY = "parley.away";
 
 const ui = {
   conn: byId("conn", HTMLElement),
@@ -49,10 +55,16 @@ const ui = {
   cancel: byId("cancel", HTMLButtonElement),
   chat: byId("chat", HTMLElement),
   chatAvatar: byId("chat-avatar", HTMLElement),
+  blockPartner: byId("block-partner", HTMLButtonElement),
   exit: byId("exit", HTMLButtonElement),
   message: byId("message", HTMLTextAreaElement),
   back: byId("back", HTMLButtonElement),
   peopleList: byId("people-list", HTMLUListElement),
+  away: byId("away", HTMLButtonElement),
+  awayHint: byId("away-hint", HTMLElement),
+  blockedPeople: byId("blocked-people", HTMLDetailsElement),
+  blockedCount: byId("blocked-count", HTMLElement),
+  blockedList: byId("blocked-list", HTMLUListElement),
   /** Where focus goes when what had it disappears (a finished request, a closed chat). */
   peopleTitle: byId("people-title", HTMLElement),
 };
@@ -79,6 +91,7 @@ const people = new People(
     else notices.show("Not connected; trying to reconnect", "warn");
     update();
   },
+  (name, block) => blockPerson(name, block),
 );
 
 const chat = new Chat(
@@ -108,14 +121,21 @@ const request = new RequestDialog(
     bar: byId("incoming-bar", HTMLElement),
     accept: byId("accept", HTMLButtonElement),
     decline: byId("decline", HTMLButtonElement),
+    block: byId("decline-block", HTMLButtonElement),
     banner: byId("request-banner", HTMLElement),
     bannerText: byId("request-banner-text", HTMLElement),
     bannerLeft: byId("request-banner-left", HTMLElement),
     bannerAvatar: byId("request-banner-avatar", HTMLElement),
     answer: byId("request-answer", HTMLButtonElement),
   },
-  (choice) => {
-    send({ type: "answer", accept: choice === "accept" });
+  (choice, from) => {
+    if (choice === "block") {
+      // The server declines the request and blocks in one step; its "You blocked…" says both.
+      session.hushDecline.add(nameKey(from));
+      if (!send({ type: "block", name: from })) notices.show("Not connected; trying to reconnect", "warn");
+    } else {
+      send({ type: "answer", accept: choice === "accept" });
+    }
     update();
   },
   () => update(),
@@ -141,14 +161,35 @@ const session = {
   /** When the last list came (ms). */
   listedAt: 0,
   signingOut: false,
+  /** Not taking requests ("do not disturb"), as the server last confirmed or as the tab remembers it. */
+  away: sessionStorage.getItem(AWAY_KEY) === "1",
+  /** The next `availability` answers the page saying "away" again after a login: no notice for it. */
+  quietAvailability: false,
+  /** Name keys whose block the page is saying again after a login: their confirmations need no notice. */
+  quietBlocks: /** @type {Set<string>} */ (new Set()),
+  /** Name keys declined by a block ("Decline and block"): the block's notice says it, not "You declined…". */
+  hushDecline: /** @type {Set<string>} */ (new Set()),
+  /** Counts logins, so that blocks still being said again for an earlier one stop. */
+  generation: 0,
   unread: 0,
 };
+
+/** Whom this person blocked: name key (as the server keys blocks) -> name as shown. */
+const blocks = /** @type {Map<string, string>} */ (new Map());
+try {
+  const saved = JSON.parse(sessionStorage.getItem(BLOCKED_KEY) ?? "[]");
+  if (Array.isArray(saved)) for (const name of saved) if (typeof name === "string") blocks.set(nameKey(name), name);
+} catch {
+  // nothing kept, or not by this page
+}
 
 // ---------------------------------------------------------------------------------------------
 // Server events
 
 /** @param {ServerEvent} e */
 function onEvent(e) {
+  /** The event's notice is not needed (the page said the same thing again by itself, or something else says it). */
+  let quiet = false;
   switch (e.type) {
     case "ask_name":
       session.asked = true;
@@ -188,6 +229,7 @@ function onEvent(e) {
         ui.peopleTitle.focus();
       }
       send({ type: "list" });
+      restoreSession(e.limits);
       break;
     case "users":
       session.listedAt = Date.now();
@@ -201,16 +243,28 @@ function onEvent(e) {
       session.asking = false;
       startOutgoing(e.to, e.expiresInMs);
       break;
-    case "incoming_request":
+    case "incoming_request": {
+      const key = nameKey(e.from);
+      if (blocks.has(key)) {
+        // Someone this tab blocked asked before the block was said again after a reconnect: say it now, which
+        // declines the request; nothing to show.
+        session.quietBlocks.add(key);
+        session.hushDecline.add(key);
+        send({ type: "block", name: e.from });
+        quiet = true;
+        break;
+      }
       request.open(e.from, e.expiresInMs);
       document.title = `${e.from} wants to chat · Parley`;
       break;
+    }
     case "request_declined":
     case "cancelled":
       stopOutgoing();
       break;
     case "you_declined":
       request.close();
+      if (session.hushDecline.delete(nameKey(e.from))) quiet = true;
       break;
     case "request_ended":
       if (e.role === "sent") stopOutgoing();
@@ -224,6 +278,8 @@ function onEvent(e) {
       chat.start(e.with, line);
       ui.chatAvatar.textContent = [...e.with][0]?.toUpperCase() ?? "";
       ui.chatAvatar.style.setProperty("--hue", String(hueOf(e.with)));
+      ui.blockPartner.setAttribute("aria-label", `Block ${e.with}`);
+      ui.blockPartner.title = `End this chat; ${e.with} will be told no whenever they ask`;
       announce(line);
       update();
       ui.message.focus();
@@ -244,6 +300,23 @@ function onEvent(e) {
       if (hadFocus) ui.back.focus();
       break;
     }
+    case "availability":
+      session.away = !e.taking;
+      if (session.away) sessionStorage.setItem(AWAY_KEY, "1");
+      else sessionStorage.removeItem(AWAY_KEY);
+      if (session.quietAvailability) quiet = true;
+      session.quietAvailability = false;
+      break;
+    case "blocked":
+      if (e.changed) {
+        const key = nameKey(e.changed.name);
+        if (session.quietBlocks.delete(key)) quiet = true;
+        session.hushDecline.delete(key); // its "You declined…", if any, came just before
+        if (e.changed.blocked) blocks.set(key, e.changed.name);
+        else blocks.delete(key);
+        saveBlocks();
+      }
+      break;
     case "bye":
       if (session.signingOut) signedOut();
       break;
@@ -262,7 +335,7 @@ function onEvent(e) {
     case "help": // never asked for: the page has its own words for what can be done
       break;
   }
-  const notice = noticeFor(e);
+  const notice = quiet ? null : noticeFor(e);
   if (notice) notices.show(notice.text, notice.tone);
   if (changesStatuses(e)) refreshSoon();
   update();
@@ -336,10 +409,60 @@ function endSession(why, notice) {
   notices.clear(); // earlier notices were about the session that just ended
   session.loggedIn = false;
   session.asking = false;
+  session.generation++;
   if (chat.partner !== null && !chat.ended) chat.end(`${why}: your chat with ${chat.partner} ended`);
   else dismissLost = notices.show(notice, "warn");
   stopOutgoing();
   request.close();
+}
+
+/**
+ * After a login, the server's session starts with no blocks and taking requests: say again what this tab was
+ * told. Blocks go a few at a time, well inside the server's rate limit (its welcome gives the limit).
+ * @param {import("./wire/protocol.js").Limits} limits
+ */
+function restoreSession(limits) {
+  if (session.away) {
+    session.quietAvailability = true;
+    send({ type: "away" });
+  }
+  const generation = ++session.generation;
+  const names = [...blocks.values()];
+  const perSecond = Math.max(1, Math.floor(Math.min(limits.rateBurst, limits.ratePerSecond) / 2));
+  const next = () => {
+    if (generation !== session.generation || !session.loggedIn) return;
+    for (const name of names.splice(0, perSecond)) {
+      session.quietBlocks.add(nameKey(name));
+      send({ type: "block", name });
+    }
+    if (names.length > 0) setTimeout(next, 1000);
+  };
+  next();
+}
+
+/** Block or Unblock, from the list, the chat header or the list of blocked people. */
+function blockPerson(/** @type {string} */ name, /** @type {boolean} */ block) {
+  if (!send(block ? { type: "block", name } : { type: "unblock", name })) notices.show("Not connected; trying to reconnect", "warn");
+}
+
+function saveBlocks() {
+  sessionStorage.setItem(BLOCKED_KEY, JSON.stringify([...blocks.values()]));
+  people.blocked = blocks.values();
+  ui.blockedPeople.hidden = blocks.size === 0;
+  ui.blockedCount.textContent = String(blocks.size);
+  const hadFocus = ui.blockedList.contains(document.activeElement);
+  ui.blockedList.replaceChildren(
+    ...[...blocks.values()].map((name) => {
+      const li = el("li", "blocked-person");
+      const button = el("button", "btn btn-quiet btn-small", "Unblock");
+      button.type = "button";
+      button.setAttribute("aria-label", `Unblock ${name}`);
+      button.addEventListener("click", () => blockPerson(name, false));
+      li.append(el("span", "person-name", name), button);
+      return li;
+    }),
+  );
+  if (hadFocus) (ui.blockedList.querySelector("button") ?? ui.peopleTitle).focus();
 }
 
 function signedOut() {
@@ -349,6 +472,11 @@ function signedOut() {
   session.loggedIn = false;
   session.asked = false;
   sessionStorage.removeItem(NAME_KEY);
+  // The next person to sign in from this tab starts with no blocks and taking requests.
+  session.away = false;
+  sessionStorage.removeItem(AWAY_KEY);
+  blocks.clear();
+  saveBlocks();
   stopOutgoing();
   request.close();
   chat.close();
@@ -393,10 +521,15 @@ function update() {
   ui.idle.hidden = inChat || session.outgoing !== null;
   ui.outgoing.hidden = session.outgoing === null;
   ui.chat.hidden = !inChat || session.outgoing !== null;
-  ui.exit.hidden = chat.ended;
-  ui.exit.disabled = !session.loggedIn;
+  ui.exit.hidden = ui.blockPartner.hidden = chat.ended;
+  ui.exit.disabled = ui.blockPartner.disabled = !session.loggedIn;
   ui.cancel.disabled = !session.loggedIn;
   ui.me.hidden = !session.loggedIn;
+  ui.away.disabled = !session.loggedIn;
+  ui.away.setAttribute("aria-pressed", String(session.away));
+  ui.awayHint.hidden = !session.away;
+  if (session.away) ui.away.setAttribute("aria-describedby", ui.awayHint.id);
+  else ui.away.removeAttribute("aria-describedby");
   if (request.from === null) document.title = session.unread > 0 ? `(${session.unread}) Parley` : "Parley";
 }
 
@@ -457,6 +590,14 @@ ui.name.addEventListener("input", () => {
 
 ui.cancel.addEventListener("click", () => send({ type: "cancel" }));
 ui.exit.addEventListener("click", () => send({ type: "exit" }));
+// Blocking the partner ends the chat as Exit does (the server says "You left the chat with…").
+ui.blockPartner.addEventListener("click", () => {
+  if (chat.partner !== null && !chat.ended) blockPerson(chat.partner, true);
+});
+// Do not disturb: the server answers `availability`, and the switch shows that answer.
+ui.away.addEventListener("click", () => {
+  if (!send({ type: session.away ? "back" : "away" })) notices.show("Not connected; trying to reconnect", "warn");
+});
 ui.retry.addEventListener("click", () => link.retryNow());
 ui.back.addEventListener("click", () => {
   chat.close();
@@ -486,6 +627,7 @@ addEventListener("pageshow", (e) => {
 
 ui.name.value = sessionStorage.getItem(NAME_KEY) ?? "";
 showView("login");
+saveBlocks();
 update();
 ui.name.focus();
 link.start();

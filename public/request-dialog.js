@@ -1,11 +1,11 @@
-// The incoming request: a modal <dialog> (focus moves into it and back out) with Accept, Decline and the time
-// left. Escape only hides it: saying no is a choice the person makes with a button, never a side
+// The incoming request: a modal <dialog> (focus moves into it and back out) with Accept, Decline, Decline and block,
+// and the time left. Escape only hides it: saying no is a choice the person makes with a button, never a side
 // effect of a key. While it is hidden a banner in the page says who is waiting and reopens it (Answer).
 
 import { countdown, hueOf } from "./dom.js";
 import { secondsLeft } from "./texts.js";
 
-/** @typedef {"accept" | "decline"} Choice */
+/** @typedef {"accept" | "decline" | "block"} Choice */
 
 export class RequestDialog {
   /** @type {string | null} */ from = null;
@@ -16,7 +16,7 @@ export class RequestDialog {
 
   /**
    * @param {{ dialog: HTMLDialogElement, names: HTMLElement[], avatar: HTMLElement, left: HTMLElement,
-   *   bar: HTMLElement, accept: HTMLButtonElement, decline: HTMLButtonElement,
+   *   bar: HTMLElement, accept: HTMLButtonElement, decline: HTMLButtonElement, block: HTMLButtonElement,
    *   banner: HTMLElement, bannerText: HTMLElement, bannerLeft: HTMLElement, bannerAvatar: HTMLElement,
    *   answer: HTMLButtonElement }} parts
    * @param {(choice: Choice, from: string) => void} answer
@@ -34,6 +34,7 @@ export class RequestDialog {
     };
     parts.accept.addEventListener("click", () => reply("accept"));
     parts.decline.addEventListener("click", () => reply("decline"));
+    parts.block.addEventListener("click", () => reply("block"));
     parts.answer.addEventListener("click", () => this.show());
     // Escape (or the browser closing it some other way): the request stays, answerable from the banner.
     parts.dialog.addEventListener("close", () => {

@@ -77,7 +77,7 @@ describe("the web client in Chromium", () => {
     // Each sees the other in the list; you cannot connect with yourself.
     const connectBob = alice.page.getByRole("button", { name: "Connect with bob" });
     await expect.poll(() => connectBob.isEnabled()).toBe(true);
-    expect(await alice.page.locator(".person.is-you button").isDisabled()).toBe(true);
+    expect(await alice.page.getByRole("button", { name: "Connect (that is you)" }).isDisabled()).toBe(true);
     await shot(alice.page, "03-alice-lobby");
 
     // alice asks; bob gets a dialog with a countdown and declines.
@@ -89,7 +89,7 @@ describe("the web client in Chromium", () => {
     expect(await bob.page.evaluate(() => document.activeElement?.id)).toBe("accept");
     await shot(bob.page, "04-bob-incoming-request");
     await shot(alice.page, "05-alice-waiting");
-    await request.getByRole("button", { name: "Decline" }).click();
+    await request.getByRole("button", { name: "Decline", exact: true }).click();
     await notice(alice.page, text({ type: "request_declined", by: "bob" })).waitFor();
     await notice(bob.page, text({ type: "you_declined", from: "alice" })).waitFor();
     await request.waitFor({ state: "hidden" });
@@ -263,6 +263,13 @@ describe("the web client in Chromium", () => {
       { type: "request_failed", reason: "in_chat", partner: "bob" },
       { type: "request_failed", reason: "offline", to: "dave" },
       { type: "request_failed", reason: "busy", to: "bob" },
+      { type: "request_failed", reason: "unavailable", to: "bob" },
+      // Refusals with a wait: the server's sentence and its seconds, with no timer of the page's own.
+      { type: "request_failed", reason: "cooldown", to: "bob", waitMs: 24_200 },
+      { type: "request_failed", reason: "too_many_requests", waitMs: 9_500 },
+      { type: "availability", taking: true },
+      { type: "blocked", names: ["mallory"], changed: { name: "mallory", blocked: true } },
+      { type: "blocked", names: [], changed: { name: "mallory", blocked: false } },
       { type: "request_declined", by: "bob" },
       { type: "you_declined", from: "alice" },
       { type: "request_ended", name: "bob", role: "sent", reason: "expired" },
