@@ -104,12 +104,14 @@ const chat = new Chat(
     hint: byId("message-hint", HTMLElement),
     ended: byId("chat-ended", HTMLElement),
     endedText: byId("chat-ended-text", HTMLElement),
+    typing: byId("typing", HTMLElement),
   },
   (text) => {
     if (send({ type: "say", text })) return true;
     notices.show("Not connected, so that message was not sent", "error");
     return false;
   },
+  () => send({ type: "typing" }),
 );
 
 const request = new RequestDialog(
@@ -290,6 +292,9 @@ function onEvent(e) {
       chat.theirs(e.from, e.text);
       announce(`${e.from}: ${e.text}`);
       if (document.visibilityState === "hidden") session.unread++;
+      break;
+    case "typing":
+      chat.typing(e.from);
       break;
     case "partner_left":
     case "you_left": {

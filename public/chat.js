@@ -1,11 +1,15 @@
-// The chat panel: the transcript (own and partner's messages, and the lines that start and end a chat) and the
-// message box, where Enter sends and Shift+Enter starts a new line.
+// The chat panel: the transcript (own and partner's messages, and the lines that start and end a chat), the
+// partner's "typing…" line, and the message box, where Enter sends and Shift+Enter starts a new line.
 
 import { el } from "./dom.js";
 import { utf8Length } from "./wire/protocol.js";
 
 /** MAX_MESSAGE_BYTES's default on the server, for the whole JSON frame, until `welcome` says what it is. */
 export const DEFAULT_MAX_FRAME_BYTES = 4096;
+/** While the person types, the partner is told at most this often (the server's typing budget is 1 a second). */
+export const TYPING_EVERY_MS = 3000;
+/** "bob is typing…" goes away this long after bob's last notice: twice the interval, so one lost notice is fine. */
+export const TYPING_SHOWN_MS = 6000;
 
 const clock = new Intl.DateTimeFormat(undefined, { hour: "2-digit", minute: "2-digit" });
 
@@ -55,12 +59,18 @@ export class Chat {
   /** The server's limit (welcome's limits.maxMessageBytes): a bigger frame would be refused, never cut. */
   #maxFrameBytes = DEFAULT_MAX_FRAME_BYTES;
 
+  /** When the partner was last told this person is typing (0: not since the last message). */
+  #typingSentAt = 0;
+  /** @type {ReturnType<typeof setTimeout> | undefined} hides the partner's "typing…" */
+  #typingTimer;
+
   /**
    * @param {{ name: HTMLElement, log: HTMLElement, form: HTMLFormElement, input: HTMLTextAreaElement,
-   *   send: HTMLButtonElement, hint: HTMLElement, ended: HTMLElement, endedText: HTMLElement }} parts
+   *   send: HTMLButtonElement, hint: HTMLElement, ended: HTMLElement, endedText: HTMLElement, typing: HTMLElement }} parts
    * @param {(text: string) => boolean} say sends a message; false if it could not be sent
+   * @param {() => void} typing tells the partner this person is typing
    */
-  constructor(parts, say) {
+  constructor(parts, say, typing) {
     this.parts = parts;
     parts.input.addEventListener("keydown", (e) => {
       // isComposing: Enter that confirms an IME composition (Japanese, Chinese…) must not send.
@@ -69,7 +79,14 @@ export class Chat {
         parts.form.requestSubmit();
       }
     });
-    parts.input.addEventListener("input", () => this.#checkSize());
+    parts.input.addEventListener("input", () => {
+      this.#checkSize();
+      if (this.partner === null || this.ended || parts.input.value.trim() === "") return;
+      const now = Date.now();
+      if (now - this.#typingSentAt < TYPING_EVERY_MS) return;
+      this.#typingSentAt = now;
+      typing();
+    });
     parts.form.addEventListener("submit", (e) => {
       e.preventDefault();
       const text = parts.input.value;
@@ -77,6 +94,7 @@ export class Chat {
       if (!say(text)) return;
       this.#add("mine", "You", text);
       parts.input.value = "";
+      this.#typingSentAt = 0; // the partner's "typing…" went with the message; the next key says it again
       this.#checkSize();
     });
   }
@@ -93,13 +111,31 @@ export class Chat {
     this.parts.ended.hidden = true;
     this.parts.input.setAttribute("aria-label", `Message to ${partner}`);
     this.parts.input.placeholder = `Message ${partner}`;
+    this.#typingSentAt = 0;
+    this.stopTyping();
     this.system(line, "good");
     this.#checkSize();
   }
 
   /** A message from the partner. */
   theirs(/** @type {string} */ from, /** @type {string} */ text) {
+    this.stopTyping();
     this.#add("theirs", from, text);
+  }
+
+  /** The partner says they are typing: shown until their message, the chat's end, or a quiet spell. */
+  typing(/** @type {string} */ from) {
+    if (this.partner === null || this.ended || from !== this.partner) return;
+    const text = `${from} is typing…`;
+    if (this.parts.typing.textContent !== text) this.parts.typing.textContent = text; // said once, not per notice
+    clearTimeout(this.#typingTimer);
+    this.#typingTimer = setTimeout(() => this.stopTyping(), TYPING_SHOWN_MS);
+  }
+
+  stopTyping() {
+    clearTimeout(this.#typingTimer);
+    this.#typingTimer = undefined;
+    this.parts.typing.textContent = "";
   }
 
   /** @param {string} text @param {"info" | "good" | "warn"} [tone] */
@@ -113,6 +149,7 @@ export class Chat {
   end(/** @type {string} */ line) {
     if (this.partner === null || this.ended) return;
     this.ended = true;
+    this.stopTyping();
     this.system(line, "warn");
     this.parts.endedText.textContent = "This chat has ended.";
     this.parts.form.hidden = true;
@@ -124,6 +161,7 @@ export class Chat {
   close() {
     this.partner = null;
     this.ended = false;
+    this.stopTyping();
   }
 
   /** The server's limit (welcome's limits.maxMessageBytes). */

@@ -1,6 +1,6 @@
 // Consent that sticks, in Chromium: Decline and block, Block from the list and the chat header (and blocks kept
-// across a reload), Do not disturb as others see it, and Escape that hides a request without answering it. This
-// server's cooldown after a no is 1 ms, so that a blocked person can be seen asking again.
+// across a reload), Do not disturb as others see it, the typing line, and Escape that hides a request without
+// answering it. This server's cooldown after a no is 1 ms, so that a blocked person can be seen asking again.
 
 import type { Browser } from "playwright-core";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
@@ -160,6 +160,39 @@ describe("consent in the web client", () => {
     await notice(bob.page, text({ type: "availability", taking: true })).waitFor();
     await bobRow.getByText("Available", { exact: true }).waitFor();
     await expect.poll(() => bobRow.getByRole("button", { name: "Connect with bob" }).isEnabled()).toBe(true);
+    expect(bob.errors).toEqual([]);
+  });
+
+  it("shows 'alice is typing…' while she types, and clears it on her message, after a quiet spell, and on exit", async () => {
+    const [alice, bob] = await pair();
+    await alice.page.getByRole("button", { name: "Connect with bob" }).click();
+    await bob.page.getByRole("dialog", { name: "alice wants to chat" }).getByRole("button", { name: "Accept" }).click();
+    await chatLine(alice.page, text({ type: "connected", with: "bob" })).waitFor();
+    const typing = bob.page.locator("#typing");
+    const box = alice.page.locator("#message");
+
+    await box.pressSequentially("hel");
+    await typing.getByText("alice is typing…", { exact: true }).waitFor();
+    await shot(bob.page, "consent-05-bob-sees-typing");
+    await box.pressSequentially("lo");
+    await box.press("Enter");
+    await bob.page.locator("#transcript .msg-theirs").getByText("hello", { exact: true }).waitFor();
+    expect(await typing.textContent()).toBe("");
+
+    // She types and stops: the line goes after about 6 s without a notice.
+    await box.pressSequentially("wait");
+    await typing.getByText("alice is typing…", { exact: true }).waitFor();
+    const shownAt = Date.now();
+    await expect.poll(() => typing.textContent(), { timeout: 10_000, interval: 250 }).toBe("");
+    expect(Date.now() - shownAt).toBeGreaterThan(4000);
+
+    // She types, then leaves: gone with the chat.
+    await box.fill("");
+    await box.pressSequentially("bye");
+    await typing.getByText("alice is typing…", { exact: true }).waitFor();
+    await alice.page.getByRole("button", { name: "Exit chat" }).click();
+    await chatLine(bob.page, text({ type: "partner_left", name: "alice", reason: "exit" })).waitFor();
+    expect(await typing.textContent()).toBe("");
     expect(bob.errors).toEqual([]);
   });
 
