@@ -3,7 +3,10 @@
 
 import { Chat } from "./chat.js";
 import { Link } from "./connection.js";
+import { DesktopNotifications } from "./desktop.js";
 import { byId, countdown, el, hueOf } from "./dom.js";
+import { Favicon } from "./favicon.js";
+import { Inbox } from "./inbox.js";
 import { checkName, nameKey, socketUrl } from "./names.js";
 import { announcer, Notices } from "./notices.js";
 import { People } from "./people.js";
@@ -72,11 +75,31 @@ const ui = {
 const link = new Link(socketUrl(location), {
   event: onEvent,
   state: onLinkState,
-  refused: (reason) => notices.show(reason, "error"),
+  refused: (reason) => tell(reason, "error"),
 });
 const notices = new Notices(byId("notices", HTMLElement));
 const announce = announcer(byId("announcer", HTMLElement));
 const send = (/** @type {ClientAction} */ action) => link.send(action);
+const hidden = () => document.visibilityState === "hidden";
+
+/** What happened while the tab was hidden, kept until dismissed; the title and the favicon count it. */
+const inbox = new Inbox(
+  { section: byId("inbox", HTMLElement), list: byId("inbox-list", HTMLUListElement), dismiss: byId("inbox-dismiss", HTMLButtonElement) },
+  () => update(),
+  ui.peopleTitle,
+);
+const favicon = new Favicon(byId("favicon", HTMLLinkElement));
+const desktop = new DesktopNotifications(byId("notify", HTMLButtonElement), byId("notify-hint", HTMLElement));
+
+/**
+ * A notice; while the tab is hidden it goes into the inbox too, since it will be gone by the time anyone looks.
+ * @param {string} text
+ * @param {import("./texts.js").Tone} [tone]
+ */
+function tell(text, tone = "info") {
+  if (hidden()) inbox.add(null, text);
+  return notices.show(text, tone);
+}
 
 const people = new People(
   {
@@ -88,7 +111,7 @@ const people = new People(
   },
   (name) => {
     if (send({ type: "connect", to: name })) session.asking = true;
-    else notices.show("Not connected; trying to reconnect", "warn");
+    else tell("Not connected; trying to reconnect", "warn");
     update();
   },
   (name, block) => blockPerson(name, block),
@@ -108,7 +131,7 @@ const chat = new Chat(
   },
   (text) => {
     if (send({ type: "say", text })) return true;
-    notices.show("Not connected, so that message was not sent", "error");
+    tell("Not connected, so that message was not sent", "error");
     return false;
   },
   () => send({ type: "typing" }),
@@ -134,10 +157,11 @@ const request = new RequestDialog(
     if (choice === "block") {
       // The server declines the request and blocks in one step; its "You blocked…" says both.
       session.hushDecline.add(nameKey(from));
-      if (!send({ type: "block", name: from })) notices.show("Not connected; trying to reconnect", "warn");
+      if (!send({ type: "block", name: from })) tell("Not connected; trying to reconnect", "warn");
     } else {
       send({ type: "answer", accept: choice === "accept" });
     }
+    settleRequestEntry(from, choice === "accept" ? "you accepted" : choice === "block" ? "you declined and blocked them" : "you declined");
     update();
   },
   () => update(),
@@ -173,7 +197,12 @@ const session = {
   hushDecline: /** @type {Set<string>} */ (new Set()),
   /** Counts logins, so that blocks still being said again for an earlier one stop. */
   generation: 0,
-  unread: 0,
+  /** The inbox entry for the request being asked now, to say how it turned out. */
+  requestEntry: /** @type {{ key: string, from: string } | null} */ (null),
+  /** Numbers inbox entries (each request, each chat's messages) apart. */
+  serial: 0,
+  /** The inbox entry that counts this chat's messages while the tab is hidden. */
+  messagesEntry: "",
 };
 
 /** Whom this person blocked: name key (as the server keys blocks) -> name as shown. */
@@ -192,6 +221,8 @@ try {
 function onEvent(e) {
   /** The event's notice is not needed (the page said the same thing again by itself, or something else says it). */
   let quiet = false;
+  /** The inbox already has this event (a request, a message): no line of its own from its notice. */
+  let noted = false;
   switch (e.type) {
     case "ask_name":
       session.asked = true;
@@ -218,7 +249,7 @@ function onEvent(e) {
       dismissLost = null;
       chat.maxFrameBytes = e.limits.maxMessageBytes;
       link.useLimits(e.limits);
-      if (session.rejoining) notices.show(`Reconnected as ${e.name}`, "good");
+      if (session.rejoining) tell(`Reconnected as ${e.name}`, "good");
       session.name = e.name;
       session.loggedIn = true;
       session.joining = null;
@@ -257,7 +288,12 @@ function onEvent(e) {
         break;
       }
       request.open(e.from, e.expiresInMs);
-      document.title = `${e.from} wants to chat · Parley`;
+      if (hidden()) {
+        const entry = { key: `request:${++session.serial}`, from: e.from };
+        session.requestEntry = entry;
+        inbox.add(entry.key, `${e.from} asked to chat`);
+        desktop.show(`${e.from} wants to chat`, "Open Parley to accept or decline.", "parley-request", () => request.show());
+      }
       break;
     }
     case "request_declined":
@@ -270,7 +306,11 @@ function onEvent(e) {
       break;
     case "request_ended":
       if (e.role === "sent") stopOutgoing();
-      else request.close();
+      else {
+        request.close();
+        const outcome = e.reason === "expired" ? "expired" : e.reason === "withdrawn" ? "withdrawn" : "went offline";
+        noted = settleRequestEntry(e.name, outcome);
+      }
       break;
     case "connected": {
       notices.clear(); // what came before (a decline, an expiry) is over now
@@ -278,11 +318,13 @@ function onEvent(e) {
       request.close();
       const line = transcriptLine(e) ?? "";
       chat.start(e.with, line);
+      session.messagesEntry = `messages:${++session.serial}`;
       ui.chatAvatar.textContent = [...e.with][0]?.toUpperCase() ?? "";
       ui.chatAvatar.style.setProperty("--hue", String(hueOf(e.with)));
       ui.blockPartner.setAttribute("aria-label", `Block ${e.with}`);
       ui.blockPartner.title = `End this chat; ${e.with} will be told no whenever they ask`;
       announce(line);
+      if (hidden()) inbox.add(null, line);
       update();
       ui.message.focus();
       break;
@@ -291,7 +333,10 @@ function onEvent(e) {
       if (chat.partner === null || chat.ended) break;
       chat.theirs(e.from, e.text);
       announce(`${e.from}: ${e.text}`);
-      if (document.visibilityState === "hidden") session.unread++;
+      if (hidden()) {
+        inbox.add(session.messagesEntry, (n) => `${e.from} sent you ${n === 1 ? "a message" : `${n} messages`}`);
+        desktop.show(e.from, e.text.length > 200 ? `${e.text.slice(0, 200)}…` : e.text, "parley-message");
+      }
       break;
     case "typing":
       chat.typing(e.from);
@@ -302,6 +347,7 @@ function onEvent(e) {
       const hadFocus = ui.chat.contains(document.activeElement);
       chat.end(line);
       announce(line);
+      if (hidden()) inbox.add(null, line);
       if (hadFocus) ui.back.focus();
       break;
     }
@@ -341,9 +387,25 @@ function onEvent(e) {
       break;
   }
   const notice = quiet ? null : noticeFor(e);
-  if (notice) notices.show(notice.text, notice.tone);
+  if (notice) {
+    if (hidden() && !noted) inbox.add(null, notice.text);
+    notices.show(notice.text, notice.tone);
+  }
   if (changesStatuses(e)) refreshSoon();
   update();
+}
+
+/**
+ * The inbox line of the request being asked says how it ended ("maya asked to chat, expired"); false when the
+ * request came while the tab was visible and has no line.
+ * @param {string} from
+ * @param {string} outcome
+ */
+function settleRequestEntry(from, outcome) {
+  const entry = session.requestEntry;
+  session.requestEntry = null;
+  if (!entry || nameKey(entry.from) !== nameKey(from)) return false;
+  return inbox.amend(entry.key, `${entry.from} asked to chat, ${outcome}`);
 }
 
 /** The login did not happen: back to the form, with the name that was tried and why. */
@@ -415,9 +477,13 @@ function endSession(why, notice) {
   session.loggedIn = false;
   session.asking = false;
   session.generation++;
-  if (chat.partner !== null && !chat.ended) chat.end(`${why}: your chat with ${chat.partner} ended`);
-  else dismissLost = notices.show(notice, "warn");
+  if (chat.partner !== null && !chat.ended) {
+    const line = `${why}: your chat with ${chat.partner} ended`;
+    chat.end(line);
+    if (hidden()) inbox.add(null, line);
+  } else dismissLost = tell(notice, "warn");
   stopOutgoing();
+  if (request.from !== null) settleRequestEntry(request.from, "ended when the connection was lost");
   request.close();
 }
 
@@ -447,7 +513,7 @@ function restoreSession(limits) {
 
 /** Block or Unblock, from the list, the chat header or the list of blocked people. */
 function blockPerson(/** @type {string} */ name, /** @type {boolean} */ block) {
-  if (!send(block ? { type: "block", name } : { type: "unblock", name })) notices.show("Not connected; trying to reconnect", "warn");
+  if (!send(block ? { type: "block", name } : { type: "unblock", name })) tell("Not connected; trying to reconnect", "warn");
 }
 
 function saveBlocks() {
@@ -482,6 +548,7 @@ function signedOut() {
   sessionStorage.removeItem(AWAY_KEY);
   blocks.clear();
   saveBlocks();
+  inbox.clear();
   stopOutgoing();
   request.close();
   chat.close();
@@ -535,7 +602,10 @@ function update() {
   ui.awayHint.hidden = !session.away;
   if (session.away) ui.away.setAttribute("aria-describedby", ui.awayHint.id);
   else ui.away.removeAttribute("aria-describedby");
-  if (request.from === null) document.title = session.unread > 0 ? `(${session.unread}) Parley` : "Parley";
+  const news = inbox.unseen;
+  const title = request.from !== null ? `${request.from} wants to chat · Parley` : "Parley";
+  document.title = news > 0 ? `(${news}) ${title}` : title;
+  favicon.show(news);
 }
 
 /** @param {string} to @param {number} expiresInMs */
@@ -601,7 +671,7 @@ ui.blockPartner.addEventListener("click", () => {
 });
 // Do not disturb: the server answers `availability`, and the switch shows that answer.
 ui.away.addEventListener("click", () => {
-  if (!send({ type: session.away ? "back" : "away" })) notices.show("Not connected; trying to reconnect", "warn");
+  if (!send({ type: session.away ? "back" : "away" })) tell("Not connected; trying to reconnect", "warn");
 });
 ui.retry.addEventListener("click", () => link.retryNow());
 ui.back.addEventListener("click", () => {
@@ -616,7 +686,10 @@ ui.signOut.addEventListener("click", () => {
 
 document.addEventListener("visibilitychange", () => {
   if (document.visibilityState !== "visible") return;
-  session.unread = 0;
+  const news = inbox.unseen;
+  if (news > 0) announce(`While you were away: ${news} ${news === 1 ? "update" : "updates"}, listed at the top of the page`);
+  inbox.seen();
+  desktop.paint();
   update();
   link.retryNow();
 });

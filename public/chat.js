@@ -1,7 +1,7 @@
 // The chat panel: the transcript (own and partner's messages, and the lines that start and end a chat), the
 // partner's "typing…" line, and the message box, where Enter sends and Shift+Enter starts a new line.
 
-import { el } from "./dom.js";
+import { clock, el } from "./dom.js";
 import { utf8Length } from "./wire/protocol.js";
 
 /** MAX_MESSAGE_BYTES's default on the server, for the whole JSON frame, until `welcome` says what it is. */
@@ -10,8 +10,6 @@ export const DEFAULT_MAX_FRAME_BYTES = 4096;
 export const TYPING_EVERY_MS = 3000;
 /** "bob is typing…" goes away this long after bob's last notice: twice the interval, so one lost notice is fine. */
 export const TYPING_SHOWN_MS = 6000;
-
-const clock = new Intl.DateTimeFormat(undefined, { hour: "2-digit", minute: "2-digit" });
 
 /** What a message costs inside its frame: `{"type":"say","text":…}` is counted whole, escapes included. */
 const FRAME_BYTES = utf8Length(JSON.stringify({ type: "say", text: "" }));
