@@ -3,8 +3,11 @@
 
 import { Chat } from "./chat.js";
 import { Link } from "./connection.js";
-import { byId, countdown, hueOf } from "./dom.js";
-import { checkName, socketUrl } from "./names.js";
+import { DesktopNotifications } from "./desktop.js";
+import { byId, countdown, el, hueOf } from "./dom.js";
+import { Favicon } from "./favicon.js";
+import { Inbox } from "./inbox.js";
+import { checkName, nameKey, socketUrl } from "./names.js";
 import { announcer, Notices } from "./notices.js";
 import { People } from "./people.js";
 import { RequestDialog } from "./request-dialog.js";
@@ -27,6 +30,12 @@ const LIST_POLL_MS = 5000;
  */
 const LIST_REFRESH_MS = 30_000;
 const NAME_KEY = "parley.name";
+/**
+ * Blocks and "do not disturb" live in the server's session, which a reconnect (a new login) starts afresh: the tab
+ * keeps them here and says them again after every login.
+ */
+const BLOCKED_KEY = "parley.blocked";
+const AWAY_KEY = "parley.away";
 
 const ui = {
   conn: byId("conn", HTMLElement),
@@ -49,10 +58,16 @@ const ui = {
   cancel: byId("cancel", HTMLButtonElement),
   chat: byId("chat", HTMLElement),
   chatAvatar: byId("chat-avatar", HTMLElement),
+  blockPartner: byId("block-partner", HTMLButtonElement),
   exit: byId("exit", HTMLButtonElement),
   message: byId("message", HTMLTextAreaElement),
   back: byId("back", HTMLButtonElement),
   peopleList: byId("people-list", HTMLUListElement),
+  away: byId("away", HTMLButtonElement),
+  awayHint: byId("away-hint", HTMLElement),
+  blockedPeople: byId("blocked-people", HTMLDetailsElement),
+  blockedCount: byId("blocked-count", HTMLElement),
+  blockedList: byId("blocked-list", HTMLUListElement),
   /** Where focus goes when what had it disappears (a finished request, a closed chat). */
   peopleTitle: byId("people-title", HTMLElement),
 };
@@ -60,11 +75,31 @@ const ui = {
 const link = new Link(socketUrl(location), {
   event: onEvent,
   state: onLinkState,
-  refused: (reason) => notices.show(reason, "error"),
+  refused: (reason) => tell(reason, "error"),
 });
 const notices = new Notices(byId("notices", HTMLElement));
 const announce = announcer(byId("announcer", HTMLElement));
 const send = (/** @type {ClientAction} */ action) => link.send(action);
+const hidden = () => document.visibilityState === "hidden";
+
+/** What happened while the tab was hidden, kept until dismissed; the title and the favicon count it. */
+const inbox = new Inbox(
+  { section: byId("inbox", HTMLElement), list: byId("inbox-list", HTMLUListElement), dismiss: byId("inbox-dismiss", HTMLButtonElement) },
+  () => update(),
+  ui.peopleTitle,
+);
+const favicon = new Favicon(byId("favicon", HTMLLinkElement));
+const desktop = new DesktopNotifications(byId("notify", HTMLButtonElement), byId("notify-hint", HTMLElement));
+
+/**
+ * A notice; while the tab is hidden it goes into the inbox too, since it will be gone by the time anyone looks.
+ * @param {string} text
+ * @param {import("./texts.js").Tone} [tone]
+ */
+function tell(text, tone = "info") {
+  if (hidden()) inbox.add(null, text);
+  return notices.show(text, tone);
+}
 
 const people = new People(
   {
@@ -76,9 +111,10 @@ const people = new People(
   },
   (name) => {
     if (send({ type: "connect", to: name })) session.asking = true;
-    else notices.show("Not connected; trying to reconnect", "warn");
+    else tell("Not connected; trying to reconnect", "warn");
     update();
   },
+  (name, block) => blockPerson(name, block),
 );
 
 const chat = new Chat(
@@ -87,15 +123,18 @@ const chat = new Chat(
     log: byId("transcript", HTMLElement),
     form: byId("composer", HTMLFormElement),
     input: ui.message,
+    send: byId("send", HTMLButtonElement),
     hint: byId("message-hint", HTMLElement),
     ended: byId("chat-ended", HTMLElement),
     endedText: byId("chat-ended-text", HTMLElement),
+    typing: byId("typing", HTMLElement),
   },
   (text) => {
     if (send({ type: "say", text })) return true;
-    notices.show("Not connected, so that message was not sent", "error");
+    tell("Not connected, so that message was not sent", "error");
     return false;
   },
+  () => send({ type: "typing" }),
 );
 
 const request = new RequestDialog(
@@ -107,11 +146,26 @@ const request = new RequestDialog(
     bar: byId("incoming-bar", HTMLElement),
     accept: byId("accept", HTMLButtonElement),
     decline: byId("decline", HTMLButtonElement),
+    block: byId("decline-block", HTMLButtonElement),
+    banner: byId("request-banner", HTMLElement),
+    bannerText: byId("request-banner-text", HTMLElement),
+    bannerLeft: byId("request-banner-left", HTMLElement),
+    bannerAvatar: byId("request-banner-avatar", HTMLElement),
+    answer: byId("request-answer", HTMLButtonElement),
   },
-  (accept) => {
-    send({ type: "answer", accept });
+  (choice, from) => {
+    if (choice === "block") {
+      // The server declines the request and blocks in one step; its "You blocked…" says both.
+      session.hushDecline.add(nameKey(from));
+      if (!send({ type: "block", name: from })) tell("Not connected; trying to reconnect", "warn");
+    } else {
+      send({ type: "answer", accept: choice === "accept" });
+    }
+    settleRequestEntry(from, choice === "accept" ? "you accepted" : choice === "block" ? "you declined and blocked them" : "you declined");
     update();
   },
+  () => update(),
+  ui.peopleTitle,
 );
 
 /** What this page knows about its session on the server. */
@@ -133,14 +187,42 @@ const session = {
   /** When the last list came (ms). */
   listedAt: 0,
   signingOut: false,
-  unread: 0,
+  /** Not taking requests ("do not disturb"), as the server last confirmed or as the tab remembers it. */
+  away: sessionStorage.getItem(AWAY_KEY) === "1",
+  /** The next `availability` answers the page saying "away" again after a login: no notice for it. */
+  quietAvailability: false,
+  /** Name keys whose block the page is saying again after a login: their confirmations need no notice. */
+  quietBlocks: /** @type {Set<string>} */ (new Set()),
+  /** Name keys declined by a block ("Decline and block"): the block's notice says it, not "You declined…". */
+  hushDecline: /** @type {Set<string>} */ (new Set()),
+  /** Counts logins, so that blocks still being said again for an earlier one stop. */
+  generation: 0,
+  /** The inbox entry for the request being asked now, to say how it turned out. */
+  requestEntry: /** @type {{ key: string, from: string } | null} */ (null),
+  /** Numbers inbox entries (each request, each chat's messages) apart. */
+  serial: 0,
+  /** The inbox entry that counts this chat's messages while the tab is hidden. */
+  messagesEntry: "",
 };
+
+/** Whom this person blocked: name key (as the server keys blocks) -> name as shown. */
+const blocks = /** @type {Map<string, string>} */ (new Map());
+try {
+  const saved = JSON.parse(sessionStorage.getItem(BLOCKED_KEY) ?? "[]");
+  if (Array.isArray(saved)) for (const name of saved) if (typeof name === "string") blocks.set(nameKey(name), name);
+} catch {
+  // nothing kept, or not by this page
+}
 
 // ---------------------------------------------------------------------------------------------
 // Server events
 
 /** @param {ServerEvent} e */
 function onEvent(e) {
+  /** The event's notice is not needed (the page said the same thing again by itself, or something else says it). */
+  let quiet = false;
+  /** The inbox already has this event (a request, a message): no line of its own from its notice. */
+  let noted = false;
   switch (e.type) {
     case "ask_name":
       session.asked = true;
@@ -167,7 +249,7 @@ function onEvent(e) {
       dismissLost = null;
       chat.maxFrameBytes = e.limits.maxMessageBytes;
       link.useLimits(e.limits);
-      if (session.rejoining) notices.show(`Reconnected as ${e.name}`, "good");
+      if (session.rejoining) tell(`Reconnected as ${e.name}`, "good");
       session.name = e.name;
       session.loggedIn = true;
       session.joining = null;
@@ -180,6 +262,7 @@ function onEvent(e) {
         ui.peopleTitle.focus();
       }
       send({ type: "list" });
+      restoreSession(e.limits);
       break;
     case "users":
       session.listedAt = Date.now();
@@ -193,20 +276,41 @@ function onEvent(e) {
       session.asking = false;
       startOutgoing(e.to, e.expiresInMs);
       break;
-    case "incoming_request":
+    case "incoming_request": {
+      const key = nameKey(e.from);
+      if (blocks.has(key)) {
+        // Someone this tab blocked asked before the block was said again after a reconnect: say it now, which
+        // declines the request; nothing to show.
+        session.quietBlocks.add(key);
+        session.hushDecline.add(key);
+        send({ type: "block", name: e.from });
+        quiet = true;
+        break;
+      }
       request.open(e.from, e.expiresInMs);
-      document.title = `${e.from} wants to chat · Parley`;
+      if (hidden()) {
+        const entry = { key: `request:${++session.serial}`, from: e.from };
+        session.requestEntry = entry;
+        inbox.add(entry.key, `${e.from} asked to chat`);
+        desktop.show(`${e.from} wants to chat`, "Open Parley to accept or decline.", "parley-request", () => request.show());
+      }
       break;
+    }
     case "request_declined":
     case "cancelled":
       stopOutgoing();
       break;
     case "you_declined":
       request.close();
+      if (session.hushDecline.delete(nameKey(e.from))) quiet = true;
       break;
     case "request_ended":
       if (e.role === "sent") stopOutgoing();
-      else request.close();
+      else {
+        request.close();
+        const outcome = e.reason === "expired" ? "expired" : e.reason === "withdrawn" ? "withdrawn" : "went offline";
+        noted = settleRequestEntry(e.name, outcome);
+      }
       break;
     case "connected": {
       notices.clear(); // what came before (a decline, an expiry) is over now
@@ -214,9 +318,13 @@ function onEvent(e) {
       request.close();
       const line = transcriptLine(e) ?? "";
       chat.start(e.with, line);
+      session.messagesEntry = `messages:${++session.serial}`;
       ui.chatAvatar.textContent = [...e.with][0]?.toUpperCase() ?? "";
       ui.chatAvatar.style.setProperty("--hue", String(hueOf(e.with)));
+      ui.blockPartner.setAttribute("aria-label", `Block ${e.with}`);
+      ui.blockPartner.title = `End this chat; ${e.with} will be told no whenever they ask`;
       announce(line);
+      if (hidden()) inbox.add(null, line);
       update();
       ui.message.focus();
       break;
@@ -225,7 +333,13 @@ function onEvent(e) {
       if (chat.partner === null || chat.ended) break;
       chat.theirs(e.from, e.text);
       announce(`${e.from}: ${e.text}`);
-      if (document.visibilityState === "hidden") session.unread++;
+      if (hidden()) {
+        inbox.add(session.messagesEntry, (n) => `${e.from} sent you ${n === 1 ? "a message" : `${n} messages`}`);
+        desktop.show(e.from, e.text.length > 200 ? `${e.text.slice(0, 200)}…` : e.text, "parley-message");
+      }
+      break;
+    case "typing":
+      chat.typing(e.from);
       break;
     case "partner_left":
     case "you_left": {
@@ -233,9 +347,27 @@ function onEvent(e) {
       const hadFocus = ui.chat.contains(document.activeElement);
       chat.end(line);
       announce(line);
+      if (hidden()) inbox.add(null, line);
       if (hadFocus) ui.back.focus();
       break;
     }
+    case "availability":
+      session.away = !e.taking;
+      if (session.away) sessionStorage.setItem(AWAY_KEY, "1");
+      else sessionStorage.removeItem(AWAY_KEY);
+      if (session.quietAvailability) quiet = true;
+      session.quietAvailability = false;
+      break;
+    case "blocked":
+      if (e.changed) {
+        const key = nameKey(e.changed.name);
+        if (session.quietBlocks.delete(key)) quiet = true;
+        session.hushDecline.delete(key); // its "You declined…", if any, came just before
+        if (e.changed.blocked) blocks.set(key, e.changed.name);
+        else blocks.delete(key);
+        saveBlocks();
+      }
+      break;
     case "bye":
       if (session.signingOut) signedOut();
       break;
@@ -254,10 +386,26 @@ function onEvent(e) {
     case "help": // never asked for: the page has its own words for what can be done
       break;
   }
-  const notice = noticeFor(e);
-  if (notice) notices.show(notice.text, notice.tone);
+  const notice = quiet ? null : noticeFor(e);
+  if (notice) {
+    if (hidden() && !noted) inbox.add(null, notice.text);
+    notices.show(notice.text, notice.tone);
+  }
   if (changesStatuses(e)) refreshSoon();
   update();
+}
+
+/**
+ * The inbox line of the request being asked says how it ended ("maya asked to chat, expired"); false when the
+ * request came while the tab was visible and has no line.
+ * @param {string} from
+ * @param {string} outcome
+ */
+function settleRequestEntry(from, outcome) {
+  const entry = session.requestEntry;
+  session.requestEntry = null;
+  if (!entry || nameKey(entry.from) !== nameKey(from)) return false;
+  return inbox.amend(entry.key, `${entry.from} asked to chat, ${outcome}`);
 }
 
 /** The login did not happen: back to the form, with the name that was tried and why. */
@@ -328,10 +476,64 @@ function endSession(why, notice) {
   notices.clear(); // earlier notices were about the session that just ended
   session.loggedIn = false;
   session.asking = false;
-  if (chat.partner !== null && !chat.ended) chat.end(`${why}: your chat with ${chat.partner} ended`);
-  else dismissLost = notices.show(notice, "warn");
+  session.generation++;
+  if (chat.partner !== null && !chat.ended) {
+    const line = `${why}: your chat with ${chat.partner} ended`;
+    chat.end(line);
+    if (hidden()) inbox.add(null, line);
+  } else dismissLost = tell(notice, "warn");
   stopOutgoing();
+  if (request.from !== null) settleRequestEntry(request.from, "ended when the connection was lost");
   request.close();
+}
+
+/**
+ * After a login, the server's session starts with no blocks and taking requests: say again what this tab was
+ * told. Blocks go a few at a time, well inside the server's rate limit (its welcome gives the limit).
+ * @param {import("./wire/protocol.js").Limits} limits
+ */
+function restoreSession(limits) {
+  if (session.away) {
+    session.quietAvailability = true;
+    send({ type: "away" });
+  }
+  const generation = ++session.generation;
+  const names = [...blocks.values()];
+  const perSecond = Math.max(1, Math.floor(Math.min(limits.rateBurst, limits.ratePerSecond) / 2));
+  const next = () => {
+    if (generation !== session.generation || !session.loggedIn) return;
+    for (const name of names.splice(0, perSecond)) {
+      session.quietBlocks.add(nameKey(name));
+      send({ type: "block", name });
+    }
+    if (names.length > 0) setTimeout(next, 1000);
+  };
+  next();
+}
+
+/** Block or Unblock, from the list, the chat header or the list of blocked people. */
+function blockPerson(/** @type {string} */ name, /** @type {boolean} */ block) {
+  if (!send(block ? { type: "block", name } : { type: "unblock", name })) tell("Not connected; trying to reconnect", "warn");
+}
+
+function saveBlocks() {
+  sessionStorage.setItem(BLOCKED_KEY, JSON.stringify([...blocks.values()]));
+  people.blocked = blocks.values();
+  ui.blockedPeople.hidden = blocks.size === 0;
+  ui.blockedCount.textContent = String(blocks.size);
+  const hadFocus = ui.blockedList.contains(document.activeElement);
+  ui.blockedList.replaceChildren(
+    ...[...blocks.values()].map((name) => {
+      const li = el("li", "blocked-person");
+      const button = el("button", "btn btn-quiet btn-small", "Unblock");
+      button.type = "button";
+      button.setAttribute("aria-label", `Unblock ${name}`);
+      button.addEventListener("click", () => blockPerson(name, false));
+      li.append(el("span", "person-name", name), button);
+      return li;
+    }),
+  );
+  if (hadFocus) (ui.blockedList.querySelector("button") ?? ui.peopleTitle).focus();
 }
 
 function signedOut() {
@@ -341,6 +543,12 @@ function signedOut() {
   session.loggedIn = false;
   session.asked = false;
   sessionStorage.removeItem(NAME_KEY);
+  // The next person to sign in from this tab starts with no blocks and taking requests.
+  session.away = false;
+  sessionStorage.removeItem(AWAY_KEY);
+  blocks.clear();
+  saveBlocks();
+  inbox.clear();
   stopOutgoing();
   request.close();
   chat.close();
@@ -385,11 +593,19 @@ function update() {
   ui.idle.hidden = inChat || session.outgoing !== null;
   ui.outgoing.hidden = session.outgoing === null;
   ui.chat.hidden = !inChat || session.outgoing !== null;
-  ui.exit.hidden = chat.ended;
-  ui.exit.disabled = !session.loggedIn;
+  ui.exit.hidden = ui.blockPartner.hidden = chat.ended;
+  ui.exit.disabled = ui.blockPartner.disabled = !session.loggedIn;
   ui.cancel.disabled = !session.loggedIn;
   ui.me.hidden = !session.loggedIn;
-  if (request.from === null) document.title = session.unread > 0 ? `(${session.unread}) Parley` : "Parley";
+  ui.away.disabled = !session.loggedIn;
+  ui.away.setAttribute("aria-pressed", String(session.away));
+  ui.awayHint.hidden = !session.away;
+  if (session.away) ui.away.setAttribute("aria-describedby", ui.awayHint.id);
+  else ui.away.removeAttribute("aria-describedby");
+  const news = inbox.unseen;
+  const title = request.from !== null ? `${request.from} wants to chat · Parley` : "Parley";
+  document.title = news > 0 ? `(${news}) ${title}` : title;
+  favicon.show(news);
 }
 
 /** @param {string} to @param {number} expiresInMs */
@@ -449,6 +665,14 @@ ui.name.addEventListener("input", () => {
 
 ui.cancel.addEventListener("click", () => send({ type: "cancel" }));
 ui.exit.addEventListener("click", () => send({ type: "exit" }));
+// Blocking the partner ends the chat as Exit does (the server says "You left the chat with…").
+ui.blockPartner.addEventListener("click", () => {
+  if (chat.partner !== null && !chat.ended) blockPerson(chat.partner, true);
+});
+// Do not disturb: the server answers `availability`, and the switch shows that answer.
+ui.away.addEventListener("click", () => {
+  if (!send({ type: session.away ? "back" : "away" })) tell("Not connected; trying to reconnect", "warn");
+});
 ui.retry.addEventListener("click", () => link.retryNow());
 ui.back.addEventListener("click", () => {
   chat.close();
@@ -462,7 +686,10 @@ ui.signOut.addEventListener("click", () => {
 
 document.addEventListener("visibilitychange", () => {
   if (document.visibilityState !== "visible") return;
-  session.unread = 0;
+  const news = inbox.unseen;
+  if (news > 0) announce(`While you were away: ${news} ${news === 1 ? "update" : "updates"}, listed at the top of the page`);
+  inbox.seen();
+  desktop.paint();
   update();
   link.retryNow();
 });
@@ -478,5 +705,7 @@ addEventListener("pageshow", (e) => {
 
 ui.name.value = sessionStorage.getItem(NAME_KEY) ?? "";
 showView("login");
+saveBlocks();
 update();
+ui.name.focus();
 link.start();

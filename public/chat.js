@@ -1,26 +1,74 @@
-// The chat panel: the transcript (own and partner's messages, and the lines that start and end a chat) and the
-// message box, where Enter sends and Shift+Enter starts a new line.
+// The chat panel: the transcript (own and partner's messages, and the lines that start and end a chat), the
+// partner's "typing…" line, and the message box, where Enter sends and Shift+Enter starts a new line.
 
-import { el } from "./dom.js";
+import { clock, el } from "./dom.js";
+import { utf8Length } from "./wire/protocol.js";
 
 /** MAX_MESSAGE_BYTES's default on the server, for the whole JSON frame, until `welcome` says what it is. */
 export const DEFAULT_MAX_FRAME_BYTES = 4096;
+/** While the person types, the partner is told at most this often (the server's typing budget is 1 a second). */
+export const TYPING_EVERY_MS = 3000;
+/** "bob is typing…" goes away this long after bob's last notice: twice the interval, so one lost notice is fine. */
+export const TYPING_SHOWN_MS = 6000;
 
-const clock = new Intl.DateTimeFormat(undefined, { hour: "2-digit", minute: "2-digit" });
-const utf8 = new TextEncoder();
+/** What a message costs inside its frame: `{"type":"say","text":…}` is counted whole, escapes included. */
+const FRAME_BYTES = utf8Length(JSON.stringify({ type: "say", text: "" }));
+const costOf = (/** @type {string} */ text) => utf8Length(JSON.stringify(text)) - 2;
+const segmenter = typeof Intl.Segmenter === "function" ? new Intl.Segmenter(undefined, { granularity: "grapheme" }) : null;
+/** The characters a person sees (an emoji with its modifiers is one), each with what it costs in the frame. */
+const characters = (/** @type {string} */ text) =>
+  (segmenter ? [...segmenter.segment(text)].map((s) => s.segment) : [...text]).map(costOf);
+
+/**
+ * The message box's counter, in characters, for a server whose limit is in UTF-8 bytes of the whole frame.
+ * `fits` is decided on the exact bytes, so a message the counter allows is never refused. `left` is how many
+ * more characters fit if each costs as much as the costliest one typed so far (1 byte for plain Latin text,
+ * 2-3 for most other scripts, 4 for an emoji, 6 for an escaped control character): it never promises more than
+ * fits. `over` is how many characters, from the end, must go.
+ * @param {string} text
+ * @param {number} maxFrameBytes
+ * @returns {{ fits: boolean, left: number, over: number, near: boolean }}
+ */
+export function measure(text, maxFrameBytes) {
+  const used = FRAME_BYTES + costOf(text);
+  const room = maxFrameBytes - used;
+  const near = used >= maxFrameBytes * 0.8;
+  if (room >= 0) {
+    let widest = 1;
+    // Only the text near the limit is worth segmenting; far below it the counter is hidden anyway.
+    if (near) for (const cost of characters(text)) widest = Math.max(widest, cost);
+    return { fits: true, left: Math.floor(room / widest), over: 0, near };
+  }
+  const costs = characters(text);
+  let excess = -room;
+  let over = 0;
+  while (excess > 0 && costs.length > 0) {
+    excess -= costs.pop() ?? 0;
+    over++;
+  }
+  return { fits: false, left: 0, over, near };
+}
+
+const plural = (/** @type {number} */ n, /** @type {string} */ word) => `${n} ${word}${n === 1 ? "" : "s"}`;
 
 export class Chat {
   /** @type {string | null} */ partner = null;
   ended = false;
   /** The server's limit (welcome's limits.maxMessageBytes): a bigger frame would be refused, never cut. */
-  maxFrameBytes = DEFAULT_MAX_FRAME_BYTES;
+  #maxFrameBytes = DEFAULT_MAX_FRAME_BYTES;
+
+  /** When the partner was last told this person is typing (0: not since the last message). */
+  #typingSentAt = 0;
+  /** @type {ReturnType<typeof setTimeout> | undefined} hides the partner's "typing…" */
+  #typingTimer;
 
   /**
    * @param {{ name: HTMLElement, log: HTMLElement, form: HTMLFormElement, input: HTMLTextAreaElement,
-   *   hint: HTMLElement, ended: HTMLElement, endedText: HTMLElement }} parts
+   *   send: HTMLButtonElement, hint: HTMLElement, ended: HTMLElement, endedText: HTMLElement, typing: HTMLElement }} parts
    * @param {(text: string) => boolean} say sends a message; false if it could not be sent
+   * @param {() => void} typing tells the partner this person is typing
    */
-  constructor(parts, say) {
+  constructor(parts, say, typing) {
     this.parts = parts;
     parts.input.addEventListener("keydown", (e) => {
       // isComposing: Enter that confirms an IME composition (Japanese, Chinese…) must not send.
@@ -29,7 +77,14 @@ export class Chat {
         parts.form.requestSubmit();
       }
     });
-    parts.input.addEventListener("input", () => this.#checkSize());
+    parts.input.addEventListener("input", () => {
+      this.#checkSize();
+      if (this.partner === null || this.ended || parts.input.value.trim() === "") return;
+      const now = Date.now();
+      if (now - this.#typingSentAt < TYPING_EVERY_MS) return;
+      this.#typingSentAt = now;
+      typing();
+    });
     parts.form.addEventListener("submit", (e) => {
       e.preventDefault();
       const text = parts.input.value;
@@ -37,6 +92,7 @@ export class Chat {
       if (!say(text)) return;
       this.#add("mine", "You", text);
       parts.input.value = "";
+      this.#typingSentAt = 0; // the partner's "typing…" went with the message; the next key says it again
       this.#checkSize();
     });
   }
@@ -53,13 +109,31 @@ export class Chat {
     this.parts.ended.hidden = true;
     this.parts.input.setAttribute("aria-label", `Message to ${partner}`);
     this.parts.input.placeholder = `Message ${partner}`;
+    this.#typingSentAt = 0;
+    this.stopTyping();
     this.system(line, "good");
     this.#checkSize();
   }
 
   /** A message from the partner. */
   theirs(/** @type {string} */ from, /** @type {string} */ text) {
+    this.stopTyping();
     this.#add("theirs", from, text);
+  }
+
+  /** The partner says they are typing: shown until their message, the chat's end, or a quiet spell. */
+  typing(/** @type {string} */ from) {
+    if (this.partner === null || this.ended || from !== this.partner) return;
+    const text = `${from} is typing…`;
+    if (this.parts.typing.textContent !== text) this.parts.typing.textContent = text; // said once, not per notice
+    clearTimeout(this.#typingTimer);
+    this.#typingTimer = setTimeout(() => this.stopTyping(), TYPING_SHOWN_MS);
+  }
+
+  stopTyping() {
+    clearTimeout(this.#typingTimer);
+    this.#typingTimer = undefined;
+    this.parts.typing.textContent = "";
   }
 
   /** @param {string} text @param {"info" | "good" | "warn"} [tone] */
@@ -73,6 +147,7 @@ export class Chat {
   end(/** @type {string} */ line) {
     if (this.partner === null || this.ended) return;
     this.ended = true;
+    this.stopTyping();
     this.system(line, "warn");
     this.parts.endedText.textContent = "This chat has ended.";
     this.parts.form.hidden = true;
@@ -84,6 +159,19 @@ export class Chat {
   close() {
     this.partner = null;
     this.ended = false;
+    this.stopTyping();
+  }
+
+  /** The server's limit (welcome's limits.maxMessageBytes). */
+  set maxFrameBytes(/** @type {number} */ bytes) {
+    this.#maxFrameBytes = bytes;
+    // Room to paste more than fits and be told by how much, never a silent cut; no text fits in fewer units.
+    this.parts.input.maxLength = 2 * bytes;
+    this.#checkSize();
+  }
+
+  get maxFrameBytes() {
+    return this.#maxFrameBytes;
   }
 
   /**
@@ -108,16 +196,17 @@ export class Chat {
     if (force || atBottom) log.scrollTop = log.scrollHeight;
   }
 
-  /** Shows the size hint when the message is near or over the limit; true if it may be sent. */
+  /** Shows the counter when the message is near or over the limit, and Send only while it fits; true if it fits. */
   #checkSize() {
-    const bytes = utf8.encode(JSON.stringify({ type: "say", text: this.parts.input.value })).length;
-    const max = this.maxFrameBytes;
-    const over = bytes > max;
+    const size = measure(this.parts.input.value, this.#maxFrameBytes);
     const hint = this.parts.hint;
-    hint.hidden = bytes < max * 0.8;
-    hint.textContent = over ? `Too long to send: ${bytes} of ${max} bytes` : `${max - bytes} bytes left`;
-    hint.dataset.tone = over ? "error" : "info";
-    this.parts.input.setAttribute("aria-invalid", String(over));
-    return !over;
+    hint.hidden = !size.near;
+    hint.textContent = size.fits
+      ? `${plural(size.left, "character")} left`
+      : `Too long to send: remove ${plural(size.over, "character")}`;
+    hint.dataset.tone = size.fits ? "info" : "error";
+    this.parts.input.setAttribute("aria-invalid", String(!size.fits));
+    this.parts.send.disabled = !size.fits;
+    return size.fits;
   }
 }

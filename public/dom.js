@@ -1,5 +1,8 @@
 // Small DOM helpers. Every string from the network goes into the page as text (textContent), never as HTML.
 
+/** Hours and minutes, as the person's locale writes them (14:02). */
+export const clock = new Intl.DateTimeFormat(undefined, { hour: "2-digit", minute: "2-digit" });
+
 /**
  * The element with this id, which the page must have.
  * @template {HTMLElement} T

@@ -1,9 +1,9 @@
 // Usernames and lobby names on the page: the server's own rules (wire/names.js), said before anything is sent.
 
-import { LOBBY_NAME, checkName as serverCheck, foldName } from "./wire/names.js";
+import { LOBBY_NAME, checkName as serverCheck, foldName, nameKey } from "./wire/names.js";
 import { say } from "./wire/text.js";
 
-export { foldName };
+export { foldName, nameKey };
 
 /** @typedef {{ ok: true, name: string } | { ok: false, detail: string }} NameCheck */
 

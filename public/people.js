@@ -2,28 +2,35 @@
 // updated rather than rebuilt, so a keyboard user's focus on a Connect button survives an update.
 
 import { el, hueOf } from "./dom.js";
-import { foldName } from "./names.js";
-import { statusLabel } from "./texts.js";
+import { foldName, nameKey } from "./names.js";
+import { statusLabel, whyNot } from "./texts.js";
 
 /** @typedef {import("./wire/protocol.js").UserEntry} UserEntry */
 /** @typedef {import("./wire/protocol.js").PresenceChange} PresenceChange */
-/** @typedef {{ li: HTMLLIElement, badge: HTMLElement, status: HTMLElement, button: HTMLButtonElement, entry: UserEntry }} Row */
+/**
+ * @typedef {{ li: HTMLLIElement, badge: HTMLElement, status: HTMLElement, button: HTMLButtonElement,
+ *   block: HTMLButtonElement, entry: UserEntry }} Row
+ */
 
 export class People {
   /** @type {Map<string, Row>} by name key */ #rows = new Map();
   #you = "";
   #total = 0;
   #canAsk = false;
+  /** @type {Set<string>} the name keys (as the server keys blocks) of the people this person blocked */
+  #blocked = new Set();
   /** Presence pushes are only news after the first snapshot (one sent earlier is older than it). */
   #ready = false;
 
   /**
    * @param {{ list: HTMLUListElement, title: HTMLElement, count: HTMLElement, more: HTMLElement, empty: HTMLElement }} parts
    * @param {(name: string) => void} onConnect
+   * @param {(name: string, block: boolean) => void} onBlock Block (true) or Unblock (false) was pressed
    */
-  constructor(parts, onConnect) {
+  constructor(parts, onConnect, onBlock) {
     this.parts = parts;
     this.onConnect = onConnect;
+    this.onBlock = onBlock;
   }
 
   /** @param {{ you: string, users: UserEntry[], total: number }} snapshot */
@@ -61,6 +68,12 @@ export class People {
     for (const row of this.#rows.values()) this.#paint(row);
   }
 
+  /** Whom this person blocked (display names); their rows say so and offer Unblock. */
+  set blocked(/** @type {Iterable<string>} */ names) {
+    this.#blocked = new Set([...names].map(nameKey));
+    for (const row of this.#rows.values()) this.#paint(row);
+  }
+
   clear() {
     for (const key of [...this.#rows.keys()]) this.#remove(key);
     this.#total = 0;
@@ -95,29 +108,40 @@ export class People {
     line.append(name, badge);
     const status = el("span", "person-status");
     who.append(line, status);
-    const button = el("button", "btn btn-small", "Connect");
+    const button = el("button", "btn btn-small person-connect", "Connect");
     button.type = "button";
     button.addEventListener("click", () => this.onConnect(entry.name));
-    li.append(avatar, who, button);
-    return { li, badge, status, button, entry };
+    const block = el("button", "btn btn-quiet btn-small person-block", "Block");
+    block.type = "button";
+    block.addEventListener("click", () => this.onBlock(entry.name, !this.#blocked.has(nameKey(entry.name))));
+    li.append(avatar, who, button, block);
+    return { li, badge, status, button, block, entry };
   }
 
   /** @param {Row} row */
-  #paint({ li, badge, status, button, entry }) {
+  #paint({ li, badge, status, button, block, entry }) {
     const self = foldName(entry.name) === foldName(this.#you);
+    const blocked = !self && this.#blocked.has(nameKey(entry.name));
     badge.hidden = !self;
     li.dataset.status = entry.status;
     li.classList.toggle("is-you", self);
-    status.textContent = statusLabel(entry.status);
+    li.classList.toggle("is-blocked", blocked);
+    status.textContent = blocked ? "Blocked" : statusLabel(entry.status);
     button.setAttribute("aria-label", self ? "Connect (that is you)" : `Connect with ${entry.name}`);
-    button.disabled = self || !this.#canAsk || entry.status !== "available";
+    button.disabled = self || blocked || !this.#canAsk || entry.status !== "available";
     button.title = self
       ? "That is you"
-      : entry.status !== "available"
-        ? `${entry.name} is ${statusLabel(entry.status).toLowerCase()}`
-        : this.#canAsk
-          ? `Ask ${entry.name} to chat`
-          : "Finish your current chat or request first";
+      : blocked
+        ? `You blocked ${entry.name}; unblock them first`
+        : entry.status !== "available"
+          ? whyNot(entry.name, entry.status)
+          : this.#canAsk
+            ? `Ask ${entry.name} to chat`
+            : "Finish your current chat or request first";
+    block.hidden = self;
+    block.textContent = blocked ? "Unblock" : "Block";
+    block.setAttribute("aria-label", `${blocked ? "Unblock" : "Block"} ${entry.name}`);
+    block.title = blocked ? `Let ${entry.name} ask you again` : `${entry.name} will be told no whenever they ask`;
   }
 
   /** Inserts a new row in order (you first, then by name key), moving no existing row. */

@@ -17,6 +17,9 @@ export function noticeFor(e) {
       // The page has buttons where a terminal user types cancel or y/n.
       if (e.reason === "pending") return warn(`You are already waiting for ${e.to} to answer; cancel that request first`);
       if (e.reason === "answer_first") return warn(`${e.from} is trying to connect with you; answer that first`);
+      if (e.reason === "you_blocked") return warn(`You blocked ${e.to}; unblock them first`);
+      // cooldown and too_many_requests: the server's own sentence with its wait ("…ask again in 25 s"), said once;
+      // the page keeps no timer of its own for them.
       return warn(renderText(e)[0] ?? "");
     case "request_declined":
       return warn(say("request_declined", e));
@@ -28,6 +31,11 @@ export function noticeFor(e) {
       return warn(say(e.role === "sent" ? "your_request_expired" : "their_request_expired", e));
     case "cancelled":
       return info(e.to ? say("cancelled_request", { to: e.to }) : say("cancelled_prompt"));
+    case "availability":
+      // The server's "Type back when you are" is for a terminal; here the switch says how to come back.
+      return info(e.taking ? say("taking") : "Do not disturb is on: whoever asks is told you are not taking requests");
+    case "blocked":
+      return e.changed ? info(say(e.changed.blocked ? "blocked_now" : "unblocked_now", e.changed)) : null;
     case "error":
       return { text: e.message, tone: "error" };
     default:
@@ -63,7 +71,34 @@ export function transcriptLine(e) {
 
 /** @param {import("./wire/protocol.js").Status} status */
 export function statusLabel(status) {
-  return status === "available" ? "Available" : status === "busy" ? "In a chat" : "Request pending";
+  switch (status) {
+    case "available":
+      return "Available";
+    case "busy":
+      return "In a chat";
+    case "pending":
+      return "Request pending";
+    case "unavailable":
+      return "Not taking requests";
+  }
+}
+
+/**
+ * Why someone cannot be asked now, for the title of their disabled Connect button.
+ * @param {string} name
+ * @param {import("./wire/protocol.js").Status} status
+ */
+export function whyNot(name, status) {
+  switch (status) {
+    case "busy":
+      return `${name} is in a chat`;
+    case "pending":
+      return `${name} has a request pending`;
+    case "unavailable":
+      return `${name} is not taking requests`;
+    default:
+      return "";
+  }
 }
 
 /** Whole seconds left, never shown as 0 while there is still time. */

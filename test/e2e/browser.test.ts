@@ -59,6 +59,8 @@ describe("the web client in Chromium", () => {
     freshLobby();
     const alice = await open(DESKTOP);
     const bob = await open(PHONE);
+    // The login page is ready to type into.
+    await expect.poll(() => alice.page.evaluate(() => document.activeElement?.id)).toBe("name");
     await shot(alice.page, "01-login");
 
     await logIn(alice.page, "alice");
@@ -76,7 +78,7 @@ describe("the web client in Chromium", () => {
     // Each sees the other in the list; you cannot connect with yourself.
     const connectBob = alice.page.getByRole("button", { name: "Connect with bob" });
     await expect.poll(() => connectBob.isEnabled()).toBe(true);
-    expect(await alice.page.locator(".person.is-you button").isDisabled()).toBe(true);
+    expect(await alice.page.getByRole("button", { name: "Connect (that is you)" }).isDisabled()).toBe(true);
     await shot(alice.page, "03-alice-lobby");
 
     // alice asks; bob gets a dialog with a countdown and declines.
@@ -88,7 +90,7 @@ describe("the web client in Chromium", () => {
     expect(await bob.page.evaluate(() => document.activeElement?.id)).toBe("accept");
     await shot(bob.page, "04-bob-incoming-request");
     await shot(alice.page, "05-alice-waiting");
-    await request.getByRole("button", { name: "Decline" }).click();
+    await request.getByRole("button", { name: "Decline", exact: true }).click();
     await notice(alice.page, text({ type: "request_declined", by: "bob" })).waitFor();
     await notice(bob.page, text({ type: "you_declined", from: "alice" })).waitFor();
     await request.waitFor({ state: "hidden" });
@@ -205,7 +207,7 @@ describe("the web client in Chromium", () => {
     expect(bob.errors).toEqual([]);
   });
 
-  it("holds a message to the size limit the server's welcome gives, not a built-in one", async () => {
+  it("counts the message in characters against the server's limit in bytes, and offers Send only while it fits", async () => {
     // A server of its own, with a limit far below the default 4096 bytes.
     const small = await startDevServer({ vars: { MAX_MESSAGE_BYTES: "300" } });
     try {
@@ -220,14 +222,34 @@ describe("the web client in Chromium", () => {
 
       const box = alice.page.locator("#message");
       const hint = alice.page.locator("#message-hint");
+      const send = alice.page.getByRole("button", { name: "Send" });
+      // {"type":"say","text":"…"} is 24 bytes, so 400 characters are 124 too many.
       await box.fill("x".repeat(400));
-      await hint.getByText(/^Too long to send: \d+ of 300 bytes$/).waitFor();
+      await hint.getByText("Too long to send: remove 124 characters", { exact: true }).waitFor();
       expect(await box.getAttribute("aria-invalid")).toBe("true");
-      // {"type":"say","text":"…"} around 250 characters is 274 bytes: near the limit, and allowed.
+      expect(await send.isDisabled()).toBe(true);
+      await box.press("Enter"); // refused here, not by the server
+      expect(await myMessages(alice.page).count()).toBe(0);
+      await shot(alice.page, "12-alice-message-too-long");
+      // 250 plain letters: 274 bytes, near the limit, and allowed.
       await box.fill("y".repeat(250));
-      await hint.getByText("26 bytes left", { exact: true }).waitFor();
+      await hint.getByText("26 characters left", { exact: true }).waitFor();
+      expect(await send.isEnabled()).toBe(true);
       await box.press("Enter");
       await theirMessages(bob.page).getByText("y".repeat(250), { exact: true }).waitFor();
+
+      // A euro sign is 3 bytes: 80 of them leave 36 bytes, which is 12 more of them, and the counter says 12.
+      await box.fill("€".repeat(80));
+      await hint.getByText("12 characters left", { exact: true }).waitFor();
+      // The counter's promise holds to the byte: 12 more fit exactly (300 bytes) and the server takes them…
+      await box.fill("€".repeat(92));
+      await hint.getByText("0 characters left", { exact: true }).waitFor();
+      await box.press("Enter");
+      await theirMessages(bob.page).getByText("€".repeat(92), { exact: true }).waitFor();
+      // …and one more is one too many.
+      await box.fill("€".repeat(93));
+      await hint.getByText("Too long to send: remove 1 character", { exact: true }).waitFor();
+      expect(await send.isDisabled()).toBe(true);
       expect(alice.errors).toEqual([]);
     } finally {
       await small.stop();
@@ -242,6 +264,13 @@ describe("the web client in Chromium", () => {
       { type: "request_failed", reason: "in_chat", partner: "bob" },
       { type: "request_failed", reason: "offline", to: "dave" },
       { type: "request_failed", reason: "busy", to: "bob" },
+      { type: "request_failed", reason: "unavailable", to: "bob" },
+      // Refusals with a wait: the server's sentence and its seconds, with no timer of the page's own.
+      { type: "request_failed", reason: "cooldown", to: "bob", waitMs: 24_200 },
+      { type: "request_failed", reason: "too_many_requests", waitMs: 9_500 },
+      { type: "availability", taking: true },
+      { type: "blocked", names: ["mallory"], changed: { name: "mallory", blocked: true } },
+      { type: "blocked", names: [], changed: { name: "mallory", blocked: false } },
       { type: "request_declined", by: "bob" },
       { type: "you_declined", from: "alice" },
       { type: "request_ended", name: "bob", role: "sent", reason: "expired" },
