@@ -2,6 +2,7 @@
 // The server is the judge of every rule; this page shows what it says and offers only what makes sense now.
 
 import { Chat } from "./chat.js";
+import { Conversation } from "./wire/conversation.js";
 import { Link } from "./connection.js";
 import { DesktopNotifications } from "./desktop.js";
 import { byId, countdown, el, hueOf } from "./dom.js";
@@ -12,6 +13,7 @@ import { announcer, Notices } from "./notices.js";
 import { People } from "./people.js";
 import { RequestDialog } from "./request-dialog.js";
 import { noticeFor, rejectedName, secondsLeft, transcriptLine } from "./texts.js";
+import { renderText } from "./wire/text.js";
 
 /** @typedef {import("./wire/protocol.js").ServerEvent} ServerEvent */
 /** @typedef {import("./connection.js").LinkState} LinkState */
@@ -36,6 +38,13 @@ const NAME_KEY = "parley.name";
  */
 const BLOCKED_KEY = "parley.blocked";
 const AWAY_KEY = "parley.away";
+/**
+ * The session's resume credential ({token, graceMs}, from welcome or resumed), and the chat in progress (partner,
+ * transcript, and the conversation's numbered lines): with them a reload or a dropped connection picks the chat up
+ * where it was (PROTOCOL.md, "Resuming"). This tab's only: sessionStorage.
+ */
+const RESUME_KEY = "parley.resume";
+const CHAT_KEY = "parley.chat";
 
 const ui = {
   conn: byId("conn", HTMLElement),
@@ -80,6 +89,10 @@ const link = new Link(socketUrl(location), {
 const notices = new Notices(byId("notices", HTMLElement));
 const announce = announcer(byId("announcer", HTMLElement));
 const send = (/** @type {ClientAction} */ action) => link.send(action);
+/** The chat's lines, exactly once and in order across drops and reloads. */
+const conversation = new Conversation((action) => {
+  link.send(action);
+});
 const hidden = () => document.visibilityState === "hidden";
 
 /** What happened while the tab was hidden, kept until dismissed; the title and the favicon count it. */
@@ -130,9 +143,14 @@ const chat = new Chat(
     typing: byId("typing", HTMLElement),
   },
   (text) => {
-    if (send({ type: "say", text })) return true;
-    tell("Not connected, so that message was not sent", "error");
-    return false;
+    // While reconnecting, a line waits with the conversation and goes out when the session is back.
+    const online = link.state.kind === "open" && session.loggedIn;
+    if (!online && !resumable()) {
+      tell("Not connected, so that message was not sent", "error");
+      return false;
+    }
+    conversation.say(text, online);
+    return true;
   },
   () => send({ type: "typing" }),
 );
@@ -203,6 +221,12 @@ const session = {
   serial: 0,
   /** The inbox entry that counts this chat's messages while the tab is hidden. */
   messagesEntry: "",
+  /** This session's credential, while it may still be resumed. */
+  resume: /** @type {{ token: string, graceMs: number } | null} */ (readJson(RESUME_KEY)),
+  /** When the connection dropped, if it is down: the session may be resumed until `dropped + graceMs`. */
+  dropped: /** @type {number | null} */ (null),
+  /** A `resume` is on its way. */
+  resuming: false,
 };
 
 /** Whom this person blocked: name key (as the server keys blocks) -> name as shown. */
@@ -217,6 +241,65 @@ try {
 // ---------------------------------------------------------------------------------------------
 // Server events
 
+/** @param {string} key */
+function readJson(key) {
+  try {
+    return JSON.parse(sessionStorage.getItem(key) ?? "null");
+  } catch {
+    return null;
+  }
+}
+
+/** Whether the session may still be resumed: there is a credential, and a drop, if any, is within its window. */
+function resumable() {
+  return session.resume !== null && (session.dropped === null || Date.now() < session.dropped + session.resume.graceMs);
+}
+
+function saveChat() {
+  if (chat.partner === null || chat.ended) sessionStorage.removeItem(CHAT_KEY);
+  else sessionStorage.setItem(CHAT_KEY, JSON.stringify({ partner: chat.partner, lines: chat.lines, conversation }));
+}
+
+/** The session is back on this socket: where it stands now, and what it missed meanwhile. */
+function resumed(/** @type {Extract<ServerEvent, { type: "resumed" }>} */ e) {
+  const dropped = session.dropped !== null;
+  session.resuming = false;
+  session.dropped = null;
+  dismissLost?.();
+  dismissLost = null;
+  session.name = e.name;
+  session.loggedIn = true;
+  session.asked = false;
+  ui.meName.textContent = e.name;
+  sessionStorage.setItem(NAME_KEY, e.name);
+  showView("lobby");
+  if (e.partner !== null) {
+    // The same chat: this page kept it (a dropped connection), or this tab's storage has it (a reload).
+    if (chat.partner !== e.partner || chat.ended) {
+      const saved = readJson(CHAT_KEY);
+      if (saved?.partner === e.partner) {
+        chat.restore(e.partner, Array.isArray(saved.lines) ? saved.lines : []);
+        conversation.restore(saved.conversation);
+      } else {
+        chat.start(e.partner, "");
+        conversation.start(e.partner);
+      }
+      showChatHeader(e.partner);
+    }
+    conversation.resumed();
+    if (dropped) chat.system(`Back; your chat with ${e.partner} goes on`, "good");
+  } else if (chat.partner !== null && !chat.ended) {
+    chat.end(`Your chat with ${chat.partner} ended while you were away`);
+    conversation.end();
+  }
+  if (e.request?.role === "received") request.open(e.request.name, e.request.expiresInMs);
+  if (e.request?.role === "sent") startOutgoing(e.request.name, e.request.expiresInMs);
+  for (const missed of e.missed) onEvent(missed);
+  send({ type: "list" });
+  restoreSession(null);
+  saveChat();
+}
+
 /** @param {ServerEvent} e */
 function onEvent(e) {
   /** The event's notice is not needed (the page said the same thing again by itself, or something else says it). */
@@ -226,6 +309,12 @@ function onEvent(e) {
   switch (e.type) {
     case "ask_name":
       session.asked = true;
+      // A new socket for a session that may still be resumed (a reload, a dropped connection): take it back.
+      if (session.resume && resumable() && !session.resuming) {
+        session.resuming = true;
+        send({ type: "resume", token: session.resume.token, seen: conversation.seen });
+        break;
+      }
       // The server lost our login (restored without its storage): sign in again with the same name.
       if (session.loggedIn) endSession("The server restarted", "The server restarted; signing you in again…");
       if (session.joining === null && session.name !== null) {
@@ -244,7 +333,29 @@ function onEvent(e) {
       );
       break;
     }
+    case "resumed":
+      session.resume = e.resume;
+      sessionStorage.setItem(RESUME_KEY, JSON.stringify(e.resume));
+      resumed(e);
+      break;
+    case "resume_failed":
+      // Too late, or the credential was already used: the chat is over for us; log in again with the name.
+      session.resuming = false;
+      forgetResume();
+      if (chat.partner !== null && !chat.ended) chat.end(`Your chat with ${chat.partner} could not be resumed`);
+      conversation.end();
+      if (session.name !== null || ui.name.value) {
+        session.joining = session.name ?? ui.name.value;
+        session.rejoining = true;
+        send({ type: "login", name: session.joining });
+      } else showView("login");
+      quiet = true;
+      break;
     case "welcome":
+      session.resume = e.resume ?? null;
+      if (e.resume) sessionStorage.setItem(RESUME_KEY, JSON.stringify(e.resume));
+      else sessionStorage.removeItem(RESUME_KEY);
+      session.dropped = null;
       dismissLost?.();
       dismissLost = null;
       chat.maxFrameBytes = e.limits.maxMessageBytes;
@@ -318,11 +429,8 @@ function onEvent(e) {
       request.close();
       const line = transcriptLine(e) ?? "";
       chat.start(e.with, line);
-      session.messagesEntry = `messages:${++session.serial}`;
-      ui.chatAvatar.textContent = [...e.with][0]?.toUpperCase() ?? "";
-      ui.chatAvatar.style.setProperty("--hue", String(hueOf(e.with)));
-      ui.blockPartner.setAttribute("aria-label", `Block ${e.with}`);
-      ui.blockPartner.title = `End this chat; ${e.with} will be told no whenever they ask`;
+      conversation.start(e.with);
+      showChatHeader(e.with);
       announce(line);
       if (hidden()) inbox.add(null, line);
       update();
@@ -331,13 +439,28 @@ function onEvent(e) {
     }
     case "message":
       if (chat.partner === null || chat.ended) break;
-      chat.theirs(e.from, e.text);
-      announce(`${e.from}: ${e.text}`);
-      if (hidden()) {
-        inbox.add(session.messagesEntry, (n) => `${e.from} sent you ${n === 1 ? "a message" : `${n} messages`}`);
-        desktop.show(e.from, e.text.length > 200 ? `${e.text.slice(0, 200)}…` : e.text, "parley-message");
+      // Shown once and in order, whatever drops and resends came between (wire/conversation.js).
+      for (const m of conversation.received(e)) {
+        chat.theirs(e.from, m.text);
+        announce(`${e.from}: ${m.text}`);
+        if (hidden()) {
+          inbox.add(session.messagesEntry, (n) => `${e.from} sent you ${n === 1 ? "a message" : `${n} messages`}`);
+          desktop.show(e.from, m.text.length > 200 ? `${m.text.slice(0, 200)}…` : m.text, "parley-message");
+        }
       }
       break;
+    case "seen":
+      conversation.partnerSaw(e.seq);
+      break;
+    case "partner_away":
+    case "partner_back": {
+      if (e.type === "partner_back") conversation.partnerBack(e.seen);
+      const line = renderText(e)[0] ?? "";
+      if (chat.partner !== null && !chat.ended) chat.system(line, e.type === "partner_back" ? "good" : "warn");
+      announce(line);
+      if (hidden()) inbox.add(null, line);
+      break;
+    }
     case "typing":
       chat.typing(e.from);
       break;
@@ -345,6 +468,10 @@ function onEvent(e) {
     case "you_left": {
       const line = transcriptLine(e) ?? "";
       const hadFocus = ui.chat.contains(document.activeElement);
+      // Nothing disappears silently: lines the partner never confirmed, and theirs that waited for a missing one.
+      const { undelivered, stranded } = conversation.end();
+      for (const m of stranded) chat.theirs(chat.partner ?? "", m.text);
+      for (const l of undelivered) chat.system(`Not delivered: ${l.text}`, "warn");
       chat.end(line);
       announce(line);
       if (hidden()) inbox.add(null, line);
@@ -376,6 +503,11 @@ function onEvent(e) {
       break;
     case "error":
       session.asking = false;
+      // The partner is away: the line waits with the conversation and goes out when they are back.
+      if (e.code === "not_delivered") {
+        quiet = true;
+        break;
+      }
       // A login refused for another reason (too many attempts from this address): say so by the name field.
       if (!session.loggedIn && session.joining !== null) return loginFailed(e.message);
       if (e.code === "not_logged_in") showView("login");
@@ -392,7 +524,24 @@ function onEvent(e) {
     notices.show(notice.text, notice.tone);
   }
   if (changesStatuses(e)) refreshSoon();
+  saveChat();
   update();
+}
+
+/** The chat header: the partner's initial and the Block button's words. */
+function showChatHeader(/** @type {string} */ partner) {
+  session.messagesEntry = `messages:${++session.serial}`;
+  ui.chatAvatar.textContent = [...partner][0]?.toUpperCase() ?? "";
+  ui.chatAvatar.style.setProperty("--hue", String(hueOf(partner)));
+  ui.blockPartner.setAttribute("aria-label", `Block ${partner}`);
+  ui.blockPartner.title = `End this chat; ${partner} will be told no whenever they ask`;
+}
+
+function forgetResume() {
+  session.resume = null;
+  session.dropped = null;
+  sessionStorage.removeItem(RESUME_KEY);
+  sessionStorage.removeItem(CHAT_KEY);
 }
 
 /**
@@ -453,8 +602,21 @@ function onLinkState(s) {
       ui.connText.textContent = "Online";
       break;
     case "waiting":
-      if (session.loggedIn) endSession("Connection lost", "Connection lost; reconnecting…");
+      if (session.loggedIn && resumable()) {
+        // The session is kept for a while (R18): say so, and keep the chat as it is.
+        session.dropped ??= Date.now();
+        session.loggedIn = false;
+        session.resuming = false;
+        const seconds = Math.round((session.resume?.graceMs ?? 0) / 1000);
+        const what = chat.partner !== null && !chat.ended ? `your chat with ${chat.partner} is kept for ${seconds} s` : `your session is kept for ${seconds} s`;
+        dismissLost ??= tell(`Reconnecting… ${what}`, "warn");
+      } else if (session.dropped !== null && !resumable()) {
+        // Gone past the window: what was kept is over.
+        forgetResume();
+        endSession("Connection lost", "Connection lost; reconnecting…");
+      } else if (session.loggedIn) endSession("Connection lost", "Connection lost; reconnecting…");
       session.asked = false;
+      session.resuming = false;
       stopRetryCountdown = countdown(s.retryAt, (ms) => {
         ui.connText.textContent = `Offline · reconnecting in ${secondsLeft(ms)} s`;
       });
@@ -490,9 +652,11 @@ function endSession(why, notice) {
 /**
  * After a login, the server's session starts with no blocks and taking requests: say again what this tab was
  * told. Blocks go a few at a time, well inside the server's rate limit (its welcome gives the limit).
- * @param {import("./wire/protocol.js").Limits} limits
+ * @param {import("./wire/protocol.js").Limits | null} limits null after a resume
  */
 function restoreSession(limits) {
+  // A resumed session kept its blocks and its away on the server: nothing to say again.
+  if (limits === null) return;
   if (session.away) {
     session.quietAvailability = true;
     send({ type: "away" });
@@ -538,6 +702,7 @@ function saveBlocks() {
 
 function signedOut() {
   session.signingOut = false;
+  forgetResume();
   session.name = null;
   session.joining = null;
   session.loggedIn = false;
@@ -704,8 +869,24 @@ addEventListener("pageshow", (e) => {
 });
 
 ui.name.value = sessionStorage.getItem(NAME_KEY) ?? "";
-showView("login");
+chat.onChange = saveChat;
+if (session.resume !== null && ui.name.value) {
+  // A reload within the window: the page resumes its session by itself, chat and all.
+  ui.meName.textContent = ui.name.value;
+  session.name = ui.name.value;
+  session.dropped = Date.now();
+  const saved = readJson(CHAT_KEY);
+  if (saved && typeof saved.partner === "string") {
+    chat.restore(saved.partner, Array.isArray(saved.lines) ? saved.lines : []);
+    conversation.restore(saved.conversation);
+    showChatHeader(saved.partner);
+  }
+  showView("lobby");
+  dismissLost = tell(`Reconnecting… ${chat.partner !== null ? `your chat with ${chat.partner} is kept for ${Math.round(session.resume.graceMs / 1000)} s` : "signing you in again"}`, "warn");
+} else {
+  showView("login");
+  ui.name.focus();
+}
 saveBlocks();
 update();
-ui.name.focus();
 link.start();

@@ -11,8 +11,12 @@ export const TYPING_EVERY_MS = 3000;
 /** "bob is typing…" goes away this long after bob's last notice: twice the interval, so one lost notice is fine. */
 export const TYPING_SHOWN_MS = 6000;
 
-/** What a message costs inside its frame: `{"type":"say","text":…}` is counted whole, escapes included. */
-const FRAME_BYTES = utf8Length(JSON.stringify({ type: "say", text: "" }));
+/**
+ * What a message costs inside its frame: `{"type":"say","text":…,"seq":…}` is counted whole, escapes included.
+ * The line's number is counted at nine digits, the most a conversation reaches (a billion lines), so a message the
+ * counter allows fits whatever its number.
+ */
+const FRAME_BYTES = utf8Length(JSON.stringify({ type: "say", text: "", seq: 999_999_999 }));
 const costOf = (/** @type {string} */ text) => utf8Length(JSON.stringify(text)) - 2;
 const segmenter = typeof Intl.Segmenter === "function" ? new Intl.Segmenter(undefined, { granularity: "grapheme" }) : null;
 /** The characters a person sees (an emoji with its modifiers is one), each with what it costs in the frame. */
@@ -51,9 +55,15 @@ export function measure(text, maxFrameBytes) {
 
 const plural = (/** @type {number} */ n, /** @type {string} */ word) => `${n} ${word}${n === 1 ? "" : "s"}`;
 
+/** One line of the transcript, as kept for a page that reloads mid-chat. @typedef {{ who: "mine" | "theirs" | "sys", from: string, text: string, at: number, tone?: string }} Record */
+
 export class Chat {
   /** @type {string | null} */ partner = null;
   ended = false;
+  /** The transcript's lines, for sessionStorage. @type {Record[]} */
+  lines = [];
+  /** Called after every change to the transcript (the page saves it). */
+  onChange = () => {};
   /** The server's limit (welcome's limits.maxMessageBytes): a bigger frame would be refused, never cut. */
   #maxFrameBytes = DEFAULT_MAX_FRAME_BYTES;
 
@@ -103,6 +113,7 @@ export class Chat {
     this.ended = false;
     this.parts.name.textContent = partner;
     this.parts.log.replaceChildren();
+    this.lines = [];
     this.parts.input.value = "";
     this.parts.input.disabled = false;
     this.parts.form.hidden = false;
@@ -138,9 +149,19 @@ export class Chat {
 
   /** @param {string} text @param {"info" | "good" | "warn"} [tone] */
   system(text, tone = "info") {
-    const line = el("p", "sys", text);
-    line.dataset.tone = tone;
-    this.#append(line, true);
+    this.#record({ who: "sys", from: "", text, at: Date.now(), tone });
+  }
+
+  /**
+   * The chat this tab had before it reloaded: the same partner and transcript, and the box ready again.
+   * @param {string} partner
+   * @param {Record[]} lines
+   */
+  restore(partner, lines) {
+    this.start(partner, "");
+    this.parts.log.replaceChildren();
+    this.lines = [];
+    for (const line of lines) this.#record(line);
   }
 
   /** The chat is over (exit, partner gone, connection lost): keep the transcript, close the message box. */
@@ -180,12 +201,26 @@ export class Chat {
    * @param {string} text
    */
   #add(who, from, text) {
-    const now = new Date();
-    const msg = el("div", `msg msg-${who}`);
-    const time = el("time", "msg-time", clock.format(now));
-    time.dateTime = now.toISOString();
-    msg.append(el("span", "visually-hidden", `${from}: `), el("p", "msg-text", text), time);
-    this.#append(msg, who === "mine");
+    this.#record({ who, from, text, at: Date.now() });
+  }
+
+  /** Shows a line of the transcript and keeps it. @param {Record} line */
+  #record(line) {
+    this.lines.push(line);
+    if (line.who === "sys") {
+      if (line.text === "") return;
+      const p = el("p", "sys", line.text);
+      p.dataset.tone = line.tone ?? "info";
+      this.#append(p, true);
+    } else {
+      const at = new Date(line.at);
+      const msg = el("div", `msg msg-${line.who}`);
+      const time = el("time", "msg-time", clock.format(at));
+      time.dateTime = at.toISOString();
+      msg.append(el("span", "visually-hidden", `${line.from}: `), el("p", "msg-text", line.text), time);
+      this.#append(msg, line.who === "mine");
+    }
+    this.onChange();
   }
 
   /** Appends to the transcript, following the newest line unless the reader has scrolled up to read. */

@@ -78,6 +78,8 @@ export function statusLabel(status) {
       return "In a chat";
     case "pending":
       return "Request pending";
+    case "away":
+      return "Reconnecting";
     case "unavailable":
       return "Not taking requests";
   }

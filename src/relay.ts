@@ -19,13 +19,16 @@ export interface Route<To> {
  */
 export function relayedFrame(frame: string, dialect: Dialect, route: Route<unknown>): string | null {
   let text: string | null;
+  let seq: number | undefined;
   if (dialect === "text") text = partnerText(frame);
   else {
     // Most JSON frames here are `say`: a cheap look before a full parse.
     if (!frame.includes('"say"')) return null;
     const action = parseAction(frame);
-    text = action.type === "say" && action.text.trim() !== "" ? action.text : null;
+    if (action.type !== "say" || action.text.trim() === "") return null;
+    text = action.text;
+    seq = action.seq;
   }
   if (text === null) return null;
-  return route.toDialect === "text" ? messageLine(route.from, text) : messageJson(route.from, text);
+  return route.toDialect === "text" ? messageLine(route.from, text) : messageJson(route.from, text, seq);
 }

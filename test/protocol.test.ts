@@ -254,13 +254,16 @@ describe("the relay's shortcuts agree with the general path", () => {
   });
 
   it.each(lines)("relayedFrame(%j) is what parsing and rendering would send the partner, or null", (text) => {
-    for (const from of ["text", "json"] as const) {
-      const frame = from === "text" ? text : JSON.stringify({ type: "say", text });
+    // A JSON line comes numbered (clients that resume) or not; the number goes on to the partner.
+    for (const [from, seq] of [["text", undefined], ["json", undefined], ["json", 7]] as const) {
+      const frame = from === "text" ? text : JSON.stringify({ type: "say", text, seq });
       const action = from === "text" ? parseText(frame, "chat") : parseJson(frame);
-      const said = action.type === "say" && action.text.trim() !== "" ? action.text : null;
+      const said = action.type === "say" && action.text.trim() !== "" ? action : null;
       for (const toDialect of ["text", "json"] as const) {
         const out = relayedFrame(frame, from, { to: null, toDialect, from: "alice" });
-        const general = said === null ? null : render({ type: "message", from: "alice", text: said }, toDialect);
+        const message: ServerEvent | null = said && (said.seq === undefined ? { type: "message", from: "alice", text: said.text } : { type: "message", from: "alice", text: said.text, seq: said.seq });
+        if (from === "json" && seq !== undefined && said) expect(said.seq).toBe(seq);
+        const general = message === null ? null : render(message, toDialect);
         // Null may only mean "take the general path": then that path must do more than a plain one-line relay.
         if (out === null) expect(general === null || toDialect === "text").toBe(true);
         else expect(out).toBe(general);

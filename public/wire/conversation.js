@@ -136,6 +136,25 @@ export class Conversation {
     this.#waitingForMark = true;
   }
 
+  /** What to keep for a page that reloads mid-chat (sessionStorage), so that nothing is lost or shown twice. */
+  toJSON() {
+    return { partner: this.partner, next: this.#next, outbox: this.#outbox, seen: this.#seen, early: [...this.#early.values()] };
+  }
+
+  /**
+   * Take up where a saved conversation (toJSON) left off.
+   * @param {unknown} saved
+   */
+  restore(saved) {
+    const s = /** @type {{ partner?: unknown, next?: unknown, outbox?: unknown, seen?: unknown, early?: unknown }} */ (saved ?? {});
+    if (typeof s.partner !== "string" || typeof s.next !== "number" || typeof s.seen !== "number") return;
+    this.start(s.partner);
+    this.#next = s.next;
+    this.#seen = s.seen;
+    if (Array.isArray(s.outbox)) this.#outbox = s.outbox.filter((l) => typeof l?.seq === "number" && typeof l?.text === "string");
+    if (Array.isArray(s.early)) for (const m of s.early) if (typeof m?.seq === "number" && typeof m?.text === "string") this.#early.set(m.seq, m);
+  }
+
   #resend() {
     for (const line of this.#outbox) this.send({ type: "say", text: line.text, seq: line.seq });
   }

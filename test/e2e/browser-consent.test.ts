@@ -28,7 +28,7 @@ let clients: Client[] = [];
 let lobby = "";
 
 beforeAll(async () => {
-  [browser, dev] = await Promise.all([launchChromium(), startDevServer({ vars: { REQUEST_COOLDOWNS_MS: "1" } })]);
+  [browser, dev] = await Promise.all([launchChromium(), startDevServer({ vars: { REQUEST_COOLDOWNS_MS: "1", RESUME_GRACE_MS: "3000" } })]);
 });
 afterEach(async () => {
   await Promise.all(clients.map((c) => c.context.close()));
@@ -114,9 +114,17 @@ describe("consent in the web client", () => {
     await aliceRow.getByRole("button", { name: "Block alice" }).click();
     await aliceRow.getByText("Blocked", { exact: true }).waitFor();
 
-    // The server forgets blocks with the session; the tab says them again after a reload and a Join.
+    // A reload picks the session up again, blocks and all, without asking for the name.
     await bob.page.reload();
-    await bob.page.getByRole("button", { name: "Join" }).click();
+    await bob.page.locator("#me-name").getByText("bob", { exact: true }).waitFor();
+    await aliceRow.getByText("Blocked", { exact: true }).waitFor();
+    expect(await bob.page.locator("#login-view").isVisible()).toBe(false);
+    // Away past the resume window, the server forgot the session and its blocks: back, the tab signs in again with
+    // the same name and says the blocks again.
+    const bobUrl = bob.page.url();
+    await bob.page.goto("about:blank");
+    await alice.page.locator(".person", { hasText: "bob" }).waitFor({ state: "detached" });
+    await bob.page.goto(bobUrl);
     await bob.page.locator("#me-name").getByText("bob", { exact: true }).waitFor();
     await aliceRow.getByText("Blocked", { exact: true }).waitFor();
     await bob.page.locator("#blocked-people summary").click();
