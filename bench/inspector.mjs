@@ -23,7 +23,7 @@ import { lobbyTarget, relayTarget } from "./targets.mjs";
  * @property {number[]} timeDeltas  µs
  */
 
-export class Inspector {
+class Inspector {
   /** @param {WebSocket} ws */
   constructor(ws) {
     this.ws = ws;
@@ -93,7 +93,7 @@ export class Inspector {
  * garbage collector, (program) = workerd's C++ (sockets, frames, event dispatch), and (idle).
  * @param {CpuProfile} profile
  */
-export function buckets(profile) {
+function buckets(profile) {
   /** @type {Map<number, { name: string, bucket: string }>} */
   const kinds = new Map();
   for (const node of profile.nodes) {

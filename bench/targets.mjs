@@ -24,7 +24,7 @@ import { quantile } from "../scripts/lib/figures.mjs";
  */
 
 /** The bench worker's routes to the Lobby class and its bench-only variants, with their labels. */
-export const LOBBY_ROUTES = {
+const LOBBY_ROUTES = {
   lobby: "Lobby",
   "lobby-strip": "Lobby, stripped",
   probe: "Lobby probe",

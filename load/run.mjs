@@ -377,7 +377,7 @@ async function runPair(wsUrl, i, everyoneIn, ready) {
     pair.users.map(async (u) => {
       await u.quit(TIMEOUT.quit);
       live.delete(u);
-      if (u.closed?.code !== 1000) problems.add("quit_not_closed_1000", `${u.name}: closed with ${u.closed?.code}`);
+      if (u.closeCode !== 1000) problems.add("quit_not_closed_1000", `${u.name}: closed with ${u.closeCode}`);
     }),
   );
 }

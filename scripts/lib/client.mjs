@@ -1,7 +1,7 @@
 // @ts-check
 // The tools' user of Parley (the load test's and the bench's): one WebSocket speaking either dialect through the
 // wire (public/wire/), every frame read into one event shape, the server's checks answered as a reading client
-// answers them, and waits for an event that say what they waited for when they time out.
+// answers them, and waits for events that say, when they time out, what they waited for.
 
 import WebSocket from "ws";
 import { JSON_SUBPROTOCOL, PONG, parseEvent } from "../../public/wire/protocol.js";
@@ -134,9 +134,8 @@ export class Client {
   tap = null;
   /** @type {string | null} why the socket is unusable, once it is */
   dead = null;
-  /** @type {{ code: number, expected: boolean } | null} how it closed; `expected` when this side closed or dropped it */
-  closed = null;
-  closing = false;
+  /** @type {number | null} the close code, once closed */
+  closeCode = null;
   /** @type {{ pred: (ev: Ev) => boolean, resolve: (r: Received) => void, reject: (e: Error) => void } | null} */
   waiter = null;
   /** @type {import("node:net").Socket | null} the TCP socket, for byte counts */
@@ -174,14 +173,14 @@ export class Client {
       }
     });
     ws.on("close", (code) => {
-      this.closed = { code, expected: this.closing };
+      this.closeCode = code;
       this.fail(`socket closed (${code})`);
     });
     ws.on("error", (err) => this.fail(`socket error: ${err.message}`));
   }
 
   /**
-   * A socket to `url`, open; `json` offers the JSON dialect's subprotocol.
+   * A socket to `url`, open; in the JSON dialect it offers the dialect's subprotocol.
    * @param {string} url
    * @param {string} name
    * @param {{ dialect?: Dialect, deflate?: boolean, timeoutMs?: number, onEvent?: (c: Client, ev: Ev, t: number) => void }} [opts]
@@ -269,7 +268,6 @@ export class Client {
 
   /** A crash: the TCP connection is destroyed without a close frame. */
   crash() {
-    this.closing = true;
     this.ws.terminate();
   }
 
@@ -279,7 +277,6 @@ export class Client {
    */
   async quit(timeoutMs) {
     if (this.dead) return;
-    this.closing = true;
     this.send({ type: "quit" });
     await this.settle(timeoutMs);
   }
@@ -289,7 +286,6 @@ export class Client {
    * @param {number} timeoutMs
    */
   async close(timeoutMs) {
-    this.closing = true;
     if (this.ws.readyState === WebSocket.OPEN) this.ws.close(1000, "done");
     await this.settle(timeoutMs);
   }
@@ -305,7 +301,6 @@ export class Client {
 
   /** Drops the socket if it is still open. */
   destroy() {
-    this.closing = true;
     if (this.ws.readyState !== WebSocket.CLOSED) this.ws.terminate();
   }
 }
