@@ -12,7 +12,7 @@
 //   npm run bench -- --json
 
 import { performance } from "node:perf_hooks";
-import { RUNTIMES, snapshot, startDevServer } from "../scripts/dev-server.mjs";
+import { LIFTED_LIMITS, RUNTIMES, snapshot, startDevServer } from "../scripts/dev-server.mjs";
 import { list, oneOf, readArgs, text, whole } from "../scripts/lib/args.mjs";
 import { fmt, table, times } from "../scripts/lib/figures.mjs";
 import { runIsolateProfile } from "./inspector.mjs";
@@ -20,14 +20,6 @@ import { measure } from "./measure.mjs";
 import { runProbes } from "./probes.mjs";
 import { lobbyTarget, relayTarget } from "./targets.mjs";
 import { ratioLine, ratios } from "./verdict.mjs";
-
-/** Every benchmark client is one address (127.0.0.1): lift the per-socket rate and the per-address caps. */
-const VARS = {
-  RATE_PER_SECOND: "1000000",
-  RATE_BURST: "1000000",
-  MAX_SOCKETS_PER_IP: "1000000",
-  LOGINS_PER_MINUTE_PER_IP: "100000000",
-};
 
 const o = readArgs("npm run bench -- [options]", {
   sizes: { arg: "10,100,1000", help: "pair counts (each size logs in 2×size users per target)", default: "10,100,1000", read: list(whole()) },
@@ -109,7 +101,7 @@ async function main() {
   // One copy of the code for both runtimes started below, so that the profile sees the code the timed runs ran.
   const code = snapshot(o.src);
   const start = (inspector = false) =>
-    startDevServer({ runtime: o.runtime, config: "bench/wrangler.toml", dir: code.dir, vars: VARS, flags: o.flags, inspector, logLevel: "warn" });
+    startDevServer({ runtime: o.runtime, config: "bench/wrangler.toml", dir: code.dir, vars: LIFTED_LIMITS, flags: o.flags, inspector, logLevel: "warn" });
   /** @type {import("../scripts/dev-server.mjs").DevServer | null} */
   let dev = null;
   for (const signal of /** @type {const} */ (["SIGINT", "SIGTERM"])) {

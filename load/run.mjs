@@ -23,7 +23,7 @@
 
 import { cpus, loadavg } from "node:os";
 import { monitorEventLoopDelay } from "node:perf_hooks";
-import { startDevServer } from "../scripts/dev-server.mjs";
+import { LIFTED_LIMITS, startDevServer } from "../scripts/dev-server.mjs";
 import { number, oneOf, readArgs, text, whole } from "../scripts/lib/args.mjs";
 import { Client, limiter, pairUp } from "../scripts/lib/client.mjs";
 import { fmtMs, quantile } from "../scripts/lib/figures.mjs";
@@ -430,15 +430,7 @@ async function main() {
   const runtime = opt.direct ? "miniflare" : "wrangler";
   const under = opt.direct ? "Miniflare (workerd directly)" : "wrangler dev";
   progress(`load: starting ${under} (lobby ${LOBBY}, seed ${SEED}, loadavg ${load0.toFixed(2)} on ${cpus().length} cores)`);
-  // Every user of the load comes from 127.0.0.1, and chats at --rate: lift the per-socket rate limit and the
-  // per-address caps, which exist against abuse and would otherwise be what this run measures.
-  const vars = {
-    RATE_PER_SECOND: "100000",
-    RATE_BURST: "100000",
-    MAX_SOCKETS_PER_IP: "1000000",
-    LOGINS_PER_MINUTE_PER_IP: "1000000",
-  };
-  const server = await startDevServer({ runtime, vars, timeoutMs: TIMEOUT.devServer, logLevel: opt["log-level"] });
+  const server = await startDevServer({ runtime, vars: LIFTED_LIMITS, timeoutMs: TIMEOUT.devServer, logLevel: opt["log-level"] });
   dev = server;
   progress(`load: ${under} on a snapshot of ${server.source} at ${server.url}`);
   const hard = setTimeout(() => abortAll("hard deadline"), TIMEOUT.ramp + SECONDS * 1000 + TIMEOUT.grace);
