@@ -32,7 +32,7 @@ export default defineConfig({
         // End-to-end tests in Node against a real `wrangler dev` over loopback TCP.
         test: {
           name: "e2e",
-          include: ["test/e2e/**/*.test.ts", "load/**/*.test.mjs", "bench/**/*.test.mjs"],
+          include: ["test/e2e/**/*.test.ts", "load/**/*.test.mjs", "bench/**/*.test.mjs", "scripts/**/*.test.mjs"],
           environment: "node",
           testTimeout: 60_000,
           hookTimeout: 90_000,

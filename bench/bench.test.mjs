@@ -8,7 +8,7 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { ROOT } from "./dev-server.mjs";
+import { ROOT } from "../scripts/dev-server.mjs";
 import { pooled } from "./measure.mjs";
 import { ratios } from "./verdict.mjs";
 

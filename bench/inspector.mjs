@@ -11,9 +11,10 @@
 // took wrangler's Node process past 1 GB and out of memory).
 
 import WebSocket from "ws";
-import { closeAll, lobbyTarget, relayTarget } from "./clients.mjs";
-import { fmt, table } from "./format.mjs";
+import { closeAll } from "../scripts/lib/client.mjs";
+import { fmt, table } from "../scripts/lib/figures.mjs";
 import { openSession, relayRun } from "./measure.mjs";
+import { lobbyTarget, relayTarget } from "./targets.mjs";
 
 /**
  * @typedef {object} CpuProfile
@@ -22,7 +23,7 @@ import { openSession, relayRun } from "./measure.mjs";
  * @property {number[]} timeDeltas  µs
  */
 
-export class Inspector {
+class Inspector {
   /** @param {WebSocket} ws */
   constructor(ws) {
     this.ws = ws;
@@ -92,7 +93,7 @@ export class Inspector {
  * garbage collector, (program) = workerd's C++ (sockets, frames, event dispatch), and (idle).
  * @param {CpuProfile} profile
  */
-export function buckets(profile) {
+function buckets(profile) {
   /** @type {Map<number, { name: string, bucket: string }>} */
   const kinds = new Map();
   for (const node of profile.nodes) {
@@ -124,7 +125,7 @@ export function buckets(profile) {
 /**
  * V8's sampling profiler on the worker's isolate during relay runs of the Lobby and the Relay (sessions open side
  * by side, runs A B B A…), summed per bucket and divided by the messages relayed.
- * @param {import("./dev-server.mjs").DevServer} dev
+ * @param {import("../scripts/dev-server.mjs").DevServer} dev
  * @param {import("./measure.mjs").Settings} s
  * @param {number} size
  * @param {(line: string) => void} log
@@ -172,7 +173,7 @@ const BUCKETS = /** @type {const} */ ([
 ]);
 
 /**
- * @param {import("./dev-server.mjs").DevServer} dev  a fresh one (see the header)
+ * @param {import("../scripts/dev-server.mjs").DevServer} dev  a fresh one (see the header)
  * @param {import("./measure.mjs").Settings} s
  * @param {number} size
  * @param {(line: string) => void} log

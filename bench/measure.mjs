@@ -4,8 +4,12 @@
 // Medians per target (p50/p99 over every line of the runs), plus the CPU each relayed message cost the server and
 // this client, and logins/s from batches into the same lobbies.
 
-import { closeAll, loginAll, pairAll, relayFlow } from "./clients.mjs";
-import { fmt, median } from "./format.mjs";
+import { closeAll } from "../scripts/lib/client.mjs";
+import { fmt, median, quantile } from "../scripts/lib/figures.mjs";
+import { loginAll, pairAll, relayFlow } from "./targets.mjs";
+
+/** @typedef {import("../scripts/dev-server.mjs").DevServer} DevServer */
+/** @typedef {import("./targets.mjs").Target} Target */
 
 /**
  * @typedef {object} Settings
@@ -43,16 +47,22 @@ import { fmt, median } from "./format.mjs";
 
 /**
  * @typedef {object} Session
- * @property {import("./clients.mjs").Target} target
+ * @property {Target} target
  * @property {boolean} deflate  the clients offered permessage-deflate
  * @property {string} room  the lobby's (or room's) name
  * @property {number} batches  login batches so far (see loginBatch)
- * @property {import("./clients.mjs").Client[]} clients
- * @property {import("./clients.mjs").Pair[]} pairs
+ * @property {import("../scripts/lib/client.mjs").Client[]} clients
+ * @property {import("./targets.mjs").Pair[]} pairs
  * @property {string} negotiated
  * @property {number} pairings  per second
  * @property {number} rxBytesPerUser  TCP bytes each client read while all logged in and paired (JSON presence shows here)
  */
+
+/**
+ * How many client sockets may be open at once under a 20,000-file limit (this machine's, hard). workerd holds one
+ * descriptor per socket; wrangler dev's proxy about six, and past its limit new sockets are reset.
+ */
+const MAX_OPEN_SOCKETS = { miniflare: 8000, wrangler: 2400 };
 
 /** JSON clients get presence pushes at most every 500 ms (PRESENCE_INTERVAL_MS): let the last one pass. */
 const PRESENCE_SETTLE_MS = 700;
@@ -65,18 +75,18 @@ const LOGIN_BATCH = 200;
 
 /**
  * Logs in `n` users in `room`, which exists already; only the logins are timed.
- * @param {import("./dev-server.mjs").DevServer} dev
+ * @param {DevServer} dev
  * @param {Settings} s
- * @param {import("./clients.mjs").Target} target
+ * @param {Target} target
  * @param {string} room
  * @param {number} n
  * @param {boolean} deflate
  * @param {string} prefix  of the users' names, unique in the room
  */
 async function timedLogins(dev, s, target, room, n, deflate, prefix) {
-  const cpuBefore = dev.serverCpu();
-  const login = await loginAll(target, { base: dev.ws, room, n, deflate, concurrency: s.concurrency, prefix });
-  const cpuAfter = dev.serverCpu();
+  const cpuBefore = dev.cpu();
+  const login = await loginAll(target, { base: dev.wsUrl, room, n, deflate, concurrency: s.concurrency, prefix });
+  const cpuAfter = dev.cpu();
   return {
     clients: login.clients,
     negotiated: login.negotiated,
@@ -87,9 +97,9 @@ async function timedLogins(dev, s, target, room, n, deflate, prefix) {
 
 /**
  * Logs in 2×size users in a fresh lobby (or room) and pairs them; only the pairing is timed.
- * @param {import("./dev-server.mjs").DevServer} dev
+ * @param {DevServer} dev
  * @param {Settings} s
- * @param {import("./clients.mjs").Target} target
+ * @param {Target} target
  * @param {number} size
  * @param {boolean} deflate
  * @returns {Promise<Session>}
@@ -98,11 +108,11 @@ export async function openSession(dev, s, target, size, deflate) {
   const room = `${target.label.replace(/\W+/g, "").toLowerCase()}-${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 8)}`;
   // One login and departure first: the object is constructed (and the Lobby's tables created) before anything is
   // timed, as in production, where the one lobby lives long and logins do not pay for its creation.
-  const warm = await loginAll(target, { base: dev.ws, room, n: 1, deflate, concurrency: 1, prefix: "warmup" });
+  const warm = await loginAll(target, { base: dev.wsUrl, room, n: 1, deflate, concurrency: 1, prefix: "warmup" });
   await closeAll(warm.clients);
   const login = await timedLogins(dev, s, target, room, 2 * size, deflate, "u");
   try {
-    const pairing = await pairAll(target, login.clients, { dialect: s.dialect, concurrency: s.concurrency });
+    const pairing = await pairAll(target, login.clients, s.concurrency);
     // Presence pushes still due after the pairing would land in the first relay run: wait them out.
     if (s.dialect === "json") await new Promise((res) => setTimeout(res, PRESENCE_SETTLE_MS));
     const rx = login.clients.reduce((sum, c) => sum + (c.socket?.bytesRead ?? 0), 0);
@@ -125,7 +135,7 @@ export async function openSession(dev, s, target, size, deflate) {
 
 /**
  * Logs LOGIN_BATCH more users into a session's lobby (timed), and closes them again.
- * @param {import("./dev-server.mjs").DevServer} dev
+ * @param {DevServer} dev
  * @param {Settings} s
  * @param {Session} session
  */
@@ -136,24 +146,24 @@ export async function loginBatch(dev, s, session) {
 }
 
 /**
- * @typedef {import("./clients.mjs").FlowResult & { runtimeUsPerMsg: number, proxyUsPerMsg: number, clientUsPerMsg: number }} Run
+ * @typedef {import("./targets.mjs").FlowResult & { runtimeUsPerMsg: number, proxyUsPerMsg: number, clientUsPerMsg: number }} Run
  */
 
 /**
- * @param {import("./dev-server.mjs").DevServer} dev
+ * @param {DevServer} dev
  * @param {Settings} s
  * @param {Session} session
  * @returns {Promise<Run>}
  */
 export async function relayRun(dev, s, session) {
-  const serverBefore = dev.serverCpu();
+  const serverBefore = dev.cpu();
   const clientBefore = process.cpuUsage();
   const flow = await relayFlow(session.target, session.pairs, {
     messages: s.messages(session.pairs.length, session.deflate),
     window: s.window,
     bytes: s.bytes,
   });
-  const serverAfter = dev.serverCpu();
+  const serverAfter = dev.cpu();
   const client = process.cpuUsage(clientBefore);
   if (serverBefore && serverAfter && serverBefore.runtimePid !== serverAfter.runtimePid) {
     // Every socket dropped with it: this run's losses are the restart's, not the target's. Say so loudly.
@@ -179,9 +189,9 @@ export async function relayRun(dev, s, session) {
  * batches of LOGIN_BATCH more users log into each lobby (timed, then closed); otherwise every run gets a fresh
  * session (login, pairing, relay, login batch, close) in the same alternating order. Either way logins/s is a
  * median of several batches.
- * @param {import("./dev-server.mjs").DevServer} dev
+ * @param {DevServer} dev
  * @param {Settings} s
- * @param {import("./clients.mjs").Target[]} targets  in the order of the first run
+ * @param {Target[]} targets  in the order of the first run
  * @param {number} size
  * @param {boolean} deflate
  * @param {(line: string) => void} log
@@ -191,16 +201,16 @@ export async function measure(dev, s, targets, size, deflate, log) {
   /**
    * @typedef {{ session: Session | null, runs: Run[], logins: number[], loginCpu: number[], pairings: number[], rx: number[], negotiated: string }} Results
    */
-  /** @type {Map<import("./clients.mjs").Target, Results>} */
+  /** @type {Map<Target, Results>} */
   const results = new Map(
     targets.map((t) => [t, { session: null, runs: [], logins: [], loginCpu: [], pairings: [], rx: [], negotiated: "" }]),
   );
-  const of = (/** @type {import("./clients.mjs").Target} */ t) => /** @type {Results} */ (results.get(t));
+  const of = (/** @type {Target} */ t) => /** @type {Results} */ (results.get(t));
   // Where both targets' sockets do not fit at once, each run gets a session of its own.
-  const together = targets.length * 2 * size <= dev.maxOpenSockets;
+  const together = targets.length * 2 * size <= MAX_OPEN_SOCKETS[dev.runtime];
   const label = `${size} pairs ${deflate ? "deflate" : "plain  "}`;
 
-  /** @param {import("./clients.mjs").Target} target */
+  /** @param {Target} target */
   const open = async (target) => {
     const r = of(target);
     r.session = await openSession(dev, s, target, size, deflate);
@@ -209,13 +219,13 @@ export async function measure(dev, s, targets, size, deflate, log) {
     r.negotiated = r.session.negotiated;
     log(`  ${target.label.padEnd(16)} ${label}: ${fmt(r.session.pairings)} pairings/s`);
   };
-  /** @param {import("./clients.mjs").Target} target */
+  /** @param {Target} target */
   const close = async (target) => {
     const r = of(target);
     if (r.session) await closeAll(r.session.clients);
     r.session = null;
   };
-  /** @param {import("./clients.mjs").Target} target */
+  /** @param {Target} target */
   const logins = async (target) => {
     const r = of(target);
     const batch = await loginBatch(dev, s, /** @type {Session} */ (r.session));
@@ -223,13 +233,13 @@ export async function measure(dev, s, targets, size, deflate, log) {
     r.loginCpu.push(batch.runtimeUsPerLogin);
     log(`  ${target.label.padEnd(16)} ${label}: ${fmt(batch.logins)} logins/s (runtime ${batch.runtimeUsPerLogin.toFixed(0)} µs/login)`);
   };
-  /** @param {import("./clients.mjs").Target} target */
+  /** @param {Target} target */
   const warmUp = async (target) => {
     const session = /** @type {Session} */ (of(target).session);
     // As long as a timed run: a quarter of one left the Lobby's first timed run ~10% slower than its others.
     await relayFlow(target, session.pairs, { messages: s.messages(size, deflate), window: s.window, bytes: s.bytes });
   };
-  /** @param {import("./clients.mjs").Target} target @param {number} rep */
+  /** @param {Target} target @param {number} rep */
   const run = async (target, rep) => {
     const r = of(target);
     const result = await relayRun(dev, s, /** @type {Session} */ (r.session));
@@ -309,6 +319,5 @@ export function pooled(runs, q) {
     all.set(r.latencies, at);
     at += r.latencies.length;
   }
-  all.sort();
-  return all.length ? /** @type {number} */ (all[Math.min(all.length - 1, Math.floor(q * all.length))]) : NaN;
+  return quantile(all.sort(), q);
 }

@@ -6,9 +6,13 @@
 //   no writes   logins and pairings of the Lobby, of the Lobby with its SQLite writes dropped, and of the Relay
 
 import { performance } from "node:perf_hooks";
-import { Client, closeAll, lobbyTarget, loginAll, pairAll, relayTarget } from "./clients.mjs";
-import { fmt, median, table, times } from "./format.mjs";
+import { PING } from "../public/wire/protocol.js";
+import { Client, closeAll } from "../scripts/lib/client.mjs";
+import { fmt, median, table, times } from "../scripts/lib/figures.mjs";
 import { loginBatch, measure, openSession } from "./measure.mjs";
+import { lobbyTarget, loginAll, pairAll, relayTarget } from "./targets.mjs";
+
+/** @typedef {import("../scripts/dev-server.mjs").DevServer} DevServer */
 
 const PINGS = 1000;
 
@@ -18,12 +22,12 @@ const PINGS = 1000;
  */
 
 /**
- * @param {import("./dev-server.mjs").DevServer} dev
+ * @param {DevServer} dev
  * @param {string} lobby
  * @returns {Promise<ProbeCounts>}
  */
 async function stats(dev, lobby) {
-  const res = await fetch(`${dev.http}/probe/stats?lobby=${lobby}`);
+  const res = await fetch(`${dev.url}/probe/stats?lobby=${lobby}`);
   if (!res.ok) throw new Error(`/probe/stats answered ${res.status}: ${await res.text()}`);
   return /** @type {Promise<ProbeCounts>} */ (res.json());
 }
@@ -39,11 +43,11 @@ const delta = (a, b) => ({
 
 const fresh = (/** @type {string} */ what) => `${what}-${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 8)}`;
 
-/** @param {import("./dev-server.mjs").DevServer} dev */
+/** @param {DevServer} dev */
 async function heartbeat(dev) {
   const lobby = fresh("heartbeat");
   const target = lobbyTarget("text", "probe");
-  const c = await Client.open(`${dev.ws}${target.path(lobby)}`, "pinger", { deflate: false });
+  const c = await Client.open(new URL(target.path(lobby), dev.wsUrl).href, "pinger");
   try {
     await target.login(c);
     // While anyone has spoken in the last QUIET_MS (src/timers.ts, 3 s) the Lobby answers pings itself, under the
@@ -51,18 +55,18 @@ async function heartbeat(dev) {
     await new Promise((r) => setTimeout(r, 3000 + 1500));
     const before = await stats(dev, lobby);
     const start = performance.now();
-    for (let i = 0; i < PINGS; i++) c.send("ping");
+    for (let i = 0; i < PINGS; i++) c.sendRaw(PING);
     let pongs = 0;
     let other = 0;
     while (pongs + other < PINGS) {
-      if ((await c.until(() => true)) === "pong") pongs++;
+      if ((await c.next(() => true, "an answer to a ping")).ev.type === "pong") pongs++;
       else other++;
     }
     const secs = (performance.now() - start) / 1000;
     const afterPings = await stats(dev, lobby);
     // The control: one ordinary command must show up as exactly one call, or the counter proves nothing.
-    c.send("list");
-    await c.until("1 online:");
+    c.send({ type: "list" });
+    await c.next((e) => e.type === "users" && e.total === 1, "the list");
     const afterControl = await stats(dev, lobby);
     return {
       pings: PINGS,
@@ -79,7 +83,7 @@ async function heartbeat(dev) {
 
 /**
  * Counts through ProbeLobby while 2×pairs users log in, pair, chat, exit and close, in a fresh lobby.
- * @param {import("./dev-server.mjs").DevServer} dev
+ * @param {DevServer} dev
  * @param {number} pairs
  * @param {number} lines  per pair
  */
@@ -87,21 +91,24 @@ async function storage(dev, pairs, lines) {
   const lobby = fresh("storage");
   const target = lobbyTarget("text", "probe");
   const s0 = await stats(dev, lobby);
-  const { clients } = await loginAll(target, { base: dev.ws, room: lobby, n: 2 * pairs, deflate: false, concurrency: 8 });
+  const { clients } = await loginAll(target, { base: dev.wsUrl, room: lobby, n: 2 * pairs, deflate: false, concurrency: 8 });
   try {
     const s1 = await stats(dev, lobby);
-    const paired = await pairAll(target, clients, { dialect: "text", concurrency: 8 });
+    const paired = await pairAll(target, clients, 8);
     const s2 = await stats(dev, lobby);
     for (const { from, to } of paired.pairs) {
       for (let i = 0; i < lines; i++) {
-        from.send(`line ${i}`);
-        await to.until(`${from.name}: line ${i}`);
+        from.send({ type: "say", text: `line ${i}` });
+        await to.next((e) => e.type === "message" && e.from === from.name && e.text === `line ${i}`, `line ${i}`);
       }
     }
     const s3 = await stats(dev, lobby);
     for (const { from, to } of paired.pairs) {
-      from.send("exit");
-      await Promise.all([from.until("You left the chat"), to.until(`${from.name} has left the chat`)]);
+      from.send({ type: "exit" });
+      await Promise.all([
+        from.next((e) => e.type === "you_left", "you left"),
+        to.next((e) => e.type === "partner_left" && e.name === from.name && e.reason === "exit", "partner left"),
+      ]);
     }
     const s4 = await stats(dev, lobby);
     await closeAll(clients);
@@ -121,7 +128,7 @@ async function storage(dev, pairs, lines) {
 /**
  * Logins (a batch into a lobby of `size` pairs) and pairings of the Lobby, the Lobby with its SQLite writes
  * dropped, and the Relay: fresh sessions, `reps` times each, in the order A B C, C B A, …
- * @param {import("./dev-server.mjs").DevServer} dev
+ * @param {DevServer} dev
  * @param {import("./measure.mjs").Settings} s
  * @param {number} size
  * @param {(line: string) => void} log
@@ -147,7 +154,7 @@ async function noWrites(dev, s, size, log) {
 }
 
 /**
- * @param {import("./dev-server.mjs").DevServer} dev
+ * @param {DevServer} dev
  * @param {import("./measure.mjs").Settings} s
  * @param {number} size  pairs for the comparisons
  * @param {(line: string) => void} log

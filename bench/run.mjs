@@ -1,8 +1,9 @@
 #!/usr/bin/env node
 // @ts-check
 // `npm run bench`: the real Lobby against a zero-logic Relay (bench/relay.ts), side by side in one workerd
-// (Miniflare directly, or `wrangler dev`: see bench/dev-server.mjs), for logins, pairings and relayed chat lines, without and with permessage-deflate; then
-// probes (heartbeats, storage writes per operation, Sec-WebSocket-Extensions) and a profile of the hot path.
+// (Miniflare directly, or `wrangler dev`: see scripts/dev-server.mjs), for logins, pairings and relayed chat lines,
+// without and with permessage-deflate; then probes (heartbeats, storage writes per operation,
+// Sec-WebSocket-Extensions) and a profile of the isolate during relay runs (bench/inspector.mjs).
 // The last line holds the Lobby/Relay ratios against the targets; the exit code is 1 when one is missed.
 //
 //   npm run bench
@@ -11,117 +12,48 @@
 //   npm run bench -- --json
 
 import { performance } from "node:perf_hooks";
-import { parseArgs } from "node:util";
-import { lobbyTarget, relayTarget } from "./clients.mjs";
-import { RUNTIMES, makeSnapshot, startDevServer } from "./dev-server.mjs";
-import { fmt, table, times } from "./format.mjs";
+import { LIFTED_LIMITS, RUNTIMES, snapshot, startDevServer } from "../scripts/dev-server.mjs";
+import { list, oneOf, readArgs, text, whole } from "../scripts/lib/args.mjs";
+import { fmt, table, times } from "../scripts/lib/figures.mjs";
 import { runIsolateProfile } from "./inspector.mjs";
 import { measure } from "./measure.mjs";
-import { ratioLine, ratios } from "./verdict.mjs";
 import { runProbes } from "./probes.mjs";
-import { runProfile } from "./profile.mjs";
+import { lobbyTarget, relayTarget } from "./targets.mjs";
+import { ratioLine, ratios } from "./verdict.mjs";
 
-/** Every benchmark client is one address (127.0.0.1): lift the per-socket rate and the per-address caps. */
-const VARS = {
-  RATE_PER_SECOND: "1000000",
-  RATE_BURST: "1000000",
-  MAX_SOCKETS_PER_IP: "1000000",
-  LOGINS_PER_MINUTE_PER_IP: "100000000",
-};
-
-const USAGE = `usage: npm run bench -- [options]
-  --sizes 10,100,1000   pair counts (each size logs in 2×size users per target)
-  --messages M          lines each requester sends per run (default: 40,000 lines per run in all, 10,000 with
-                        deflate, which relays about a quarter as fast; at least 20 per requester)
-  --window W            lines in flight per requester (default 8)
-  --reps R              relay runs per target, size and deflate setting: medians, and p50/p99 over all their lines
-                        (default 5; at most 3 at sizes that need fresh sessions)
-  --bytes B             length of a chat line (default 64)
-  --dialect text|json   what the Lobby's clients speak (default text; the web client speaks json)
-  --concurrency C       logins or pairings in flight (default 64)
-  --src DIR             run another copy of src/ (to A/B a change) instead of the repository's
-  --runtime R           miniflare (default: clients talk to workerd directly) or wrangler (wrangler dev, with its
-                        proxy workerd in front of the runtime)
-  --flags F,G           extra compatibility flags (e.g. no_web_socket_compression)
-  --aa                  an A/A run: the Relay against a second copy of itself (label "Relay B") instead of the
-                        Lobby, to show how far apart two identical objects measure on this machine
-  --no-probes           skip the heartbeat, storage, Sec-WebSocket-Extensions and no-write probes
-  --no-profile          skip the profiles (isolate through the inspector; Node micro-benchmarks)
-  --json                print one JSON document instead of the tables`;
-
-/**
- * @typedef {object} Options
- * @property {number[]} sizes
- * @property {number | null} messages
- * @property {number} window
- * @property {number} reps
- * @property {number} bytes
- * @property {"text" | "json"} dialect
- * @property {number} concurrency
- * @property {string | undefined} src
- * @property {string[]} flags
- * @property {import("./dev-server.mjs").Runtime} runtime
- * @property {boolean} probes
- * @property {boolean} profile
- * @property {boolean} json
- * @property {boolean} aa
- */
-
-/** @returns {Options} */
-function readOptions() {
-  const { values } = parseArgs({
-    options: {
-      sizes: { type: "string", default: "10,100,1000" },
-      messages: { type: "string" },
-      window: { type: "string", default: "8" },
-      reps: { type: "string", default: "5" },
-      bytes: { type: "string", default: "64" },
-      dialect: { type: "string", default: "text" },
-      concurrency: { type: "string", default: "64" },
-      src: { type: "string" },
-      flags: { type: "string", default: "" },
-      runtime: { type: "string", default: "miniflare" },
-      "no-probes": { type: "boolean", default: false },
-      "no-profile": { type: "boolean", default: false },
-      json: { type: "boolean", default: false },
-      aa: { type: "boolean", default: false },
-      help: { type: "boolean", default: false },
-    },
-  });
-  if (values.help) {
-    console.log(USAGE);
-    process.exit(0);
-  }
-  /** @param {string} name @param {string | undefined} raw */
-  const count = (name, raw) => {
-    const n = Number(raw);
-    if (!Number.isSafeInteger(n) || n < 1) throw new Error(`--${name} needs a whole number ≥ 1, not ${JSON.stringify(raw)}\n${USAGE}`);
-    return n;
-  };
-  const dialect = values.dialect;
-  if (dialect !== "text" && dialect !== "json") throw new Error(`--dialect is text or json\n${USAGE}`);
-  const runtime = RUNTIMES.find((r) => r === values.runtime);
-  if (!runtime) throw new Error(`--runtime is ${RUNTIMES.join(" or ")}\n${USAGE}`);
-  return {
-    sizes: String(values.sizes).split(",").map((s) => count("sizes", s.trim())),
-    messages: values.messages === undefined ? null : count("messages", values.messages),
-    window: count("window", values.window),
-    reps: count("reps", values.reps),
-    bytes: count("bytes", values.bytes),
-    dialect,
-    concurrency: count("concurrency", values.concurrency),
-    src: values.src,
-    flags: String(values.flags).split(",").filter(Boolean),
-    runtime,
-    probes: !values["no-probes"],
-    profile: !values["no-profile"],
-    json: Boolean(values.json),
-    aa: Boolean(values.aa),
-  };
-}
+const o = readArgs("npm run bench -- [options]", {
+  sizes: { arg: "10,100,1000", help: "pair counts (each size logs in 2×size users per target)", default: "10,100,1000", read: list(whole()) },
+  messages: {
+    arg: "M",
+    help: "lines each requester sends per run (default: 40,000 lines per run in all, 10,000 with\ndeflate, which relays about a quarter as fast; at least 20 per requester)",
+    read: whole(),
+  },
+  window: { arg: "W", help: "lines in flight per requester", default: "8", read: whole() },
+  reps: {
+    arg: "R",
+    help: "relay runs per target, size and deflate setting: medians, and p50/p99 over all their lines\n(at most 3 at sizes that need fresh sessions)",
+    default: "5",
+    read: whole(),
+  },
+  bytes: { arg: "B", help: "length of a chat line", default: "64", read: whole() },
+  dialect: { arg: "text|json", help: "what the Lobby's clients speak (the web client speaks json)", default: "text", read: oneOf("text", "json") },
+  concurrency: { arg: "C", help: "logins or pairings in flight", default: "64", read: whole() },
+  src: { arg: "DIR", help: "run another copy of src/ (to A/B a change) instead of the repository's", read: text },
+  runtime: {
+    arg: RUNTIMES.join("|"),
+    help: "miniflare: clients talk to workerd directly; wrangler: wrangler dev, with its proxy workerd in\nfront of the runtime",
+    default: "miniflare",
+    read: oneOf(...RUNTIMES),
+  },
+  flags: { arg: "F,G", help: "extra compatibility flags (e.g. no_web_socket_compression)", default: "", read: list(text) },
+  aa: { help: 'an A/A run: the Relay against a second copy of itself (label "Relay B") instead of the\nLobby, to show how far apart two identical objects measure on this machine' },
+  "no-probes": { help: "skip the heartbeat, storage, Sec-WebSocket-Extensions and no-write probes" },
+  "no-profile": { help: "skip the isolate profile through the inspector" },
+  json: { help: "print one JSON document instead of the tables" },
+});
 
 /** @param {import("./measure.mjs").Row[]} rows */
-export function rowsTable(rows) {
+function rowsTable(rows) {
   // wrangler dev's proxy workerd has a column of its own; under Miniflare there is none.
   const proxy = rows.some((r) => r.proxyUsPerMsg > 0);
   return table(
@@ -153,9 +85,9 @@ export function rowsTable(rows) {
 }
 
 async function main() {
-  const o = readOptions();
   const log = o.json ? (/** @type {string} */ _line) => {} : (/** @type {string} */ line) => console.error(line);
   const began = performance.now();
+  const under = o.runtime === "miniflare" ? "Miniflare (workerd directly)" : "wrangler dev";
   /** @type {import("./measure.mjs").Settings} */
   const settings = {
     dialect: o.dialect,
@@ -166,13 +98,16 @@ async function main() {
     // Runs of about a second: a shorter run's p99 is decided by whether one scheduler hiccup fell into it.
     messages: (size, deflate) => o.messages ?? Math.max(20, Math.round((deflate ? 10_000 : 40_000) / size)),
   };
-  const snapshot = makeSnapshot(o.src);
-  /** @type {import("./dev-server.mjs").DevServer | null} */
+  // One copy of the code for both runtimes started below, so that the profile sees the code the timed runs ran.
+  const code = snapshot(o.src);
+  const start = (inspector = false) =>
+    startDevServer({ runtime: o.runtime, config: "bench/wrangler.toml", dir: code.dir, vars: LIFTED_LIMITS, flags: o.flags, inspector, logLevel: "warn" });
+  /** @type {import("../scripts/dev-server.mjs").DevServer | null} */
   let dev = null;
   for (const signal of /** @type {const} */ (["SIGINT", "SIGTERM"])) {
     process.once(signal, () => {
       void (dev?.stop() ?? Promise.resolve()).then(() => {
-        snapshot.remove();
+        code.remove();
         process.exit(130);
       });
     });
@@ -183,12 +118,10 @@ async function main() {
   let probes = null;
   /** @type {Awaited<ReturnType<typeof runIsolateProfile>> | null} */
   let isolate = null;
-  /** @type {Awaited<ReturnType<typeof runProfile>> | null} */
-  let profile = null;
   try {
-    log(`starting ${o.runtime === "miniflare" ? "Miniflare (workerd directly)" : "wrangler dev"} on a snapshot of ${snapshot.description} …`);
-    dev = await startDevServer({ snapshot, vars: VARS, flags: o.flags, runtime: o.runtime });
-    log(`ready at ${dev.http} in ${((performance.now() - began) / 1000).toFixed(1)} s`);
+    log(`starting ${under} on a snapshot of ${code.description} …`);
+    dev = await start();
+    log(`ready at ${dev.url} in ${((performance.now() - began) / 1000).toFixed(1)} s`);
     let round = 0;
     for (const size of o.sizes) {
       for (const deflate of [false, true]) {
@@ -202,32 +135,31 @@ async function main() {
     // The probes and the isolate profile count and apportion rather than rank: three runs each keep the whole
     // bench within two minutes.
     const side = { ...settings, reps: Math.min(3, settings.reps) };
-    if (o.probes) probes = await runProbes(dev, side, Math.min(100, Math.max(...o.sizes)), log);
+    if (!o["no-probes"]) probes = await runProbes(dev, side, Math.min(100, Math.max(...o.sizes)), log);
     await dev.stop();
-    if (o.profile) {
-      // A fresh wrangler dev on the same snapshot: see bench/inspector.mjs for why.
-      dev = await startDevServer({ snapshot, vars: VARS, flags: o.flags, runtime: o.runtime, inspector: true });
+    if (!o["no-profile"]) {
+      // A fresh runtime on the same snapshot: see bench/inspector.mjs for why.
+      dev = await start(true);
       isolate = await runIsolateProfile(dev, side, Math.min(100, Math.max(...o.sizes)), log);
       await dev.stop();
-      profile = await runProfile({ code: snapshot.dir, log });
     }
   } catch (err) {
     if (dev) console.error(dev.output().slice(-4000));
     throw err;
   } finally {
     await dev?.stop();
-    snapshot.remove();
+    code.remove();
   }
   const verdict = o.aa ? ratios(rows, "Relay B", "Relay") : ratios(rows);
   const elapsed = (performance.now() - began) / 1000;
 
   if (o.json) {
     console.log(
-      JSON.stringify({ options: o, snapshot: snapshot.description, rows, ratios: verdict, probes, isolate, profile, elapsedSecs: elapsed }, null, 2),
+      JSON.stringify({ options: o, snapshot: code.description, rows, ratios: verdict, probes, isolate, elapsedSecs: elapsed }, null, 2),
     );
   } else {
     console.log(
-      `\nParley bench (${elapsed.toFixed(0)} s): ${snapshot.description}, under ${o.runtime === "miniflare" ? "Miniflare (workerd directly)" : "wrangler dev"}\n` +
+      `\nParley bench (${elapsed.toFixed(0)} s): ${code.description}, under ${under}\n` +
         `${o.aa ? "Relay B vs Relay (A/A)" : "Lobby vs zero-logic Relay"}, ${o.dialect} dialect, window ${o.window}, ${o.bytes}-byte lines, ` +
         `${settings.messages(o.sizes[0] ?? 1, false)} lines per requester at ${o.sizes[0]} pairs (${settings.messages(o.sizes[0] ?? 1, true)} ` +
         `with deflate), medians of ${o.reps} runs\n`,
@@ -243,7 +175,6 @@ async function main() {
     );
     if (probes) console.log(`\n${probes.report}`);
     if (isolate) console.log(`\n${isolate.report}`);
-    if (profile) console.log(`\n${profile.report}`);
     console.log(`\n${ratioLine(verdict)}`);
   }
   process.exitCode = verdict.missed.length ? 1 : 0;

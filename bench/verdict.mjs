@@ -1,7 +1,7 @@
 // @ts-check
 // The verdict of `npm run bench`: the Lobby/Relay ratios at each size and deflate setting against the targets.
 
-import { times } from "./format.mjs";
+import { times } from "../scripts/lib/figures.mjs";
 
 /** The bars the Lobby has to clear, as ratios to the Relay, at every size. */
 export const TARGETS = { throughput: 0.9, p99: 1.25, logins: 0.7 };

@@ -7,10 +7,9 @@
 // processes each socket's frames in order, so Y must receive a prefix m0…m(k-1), each once, in order:
 //   - a line received twice is a duplicate; one received after a later one is reordered; both are always errors;
 //   - a gap (m(i) missing while some m(j), j > i, arrived) is lost, however S ended;
-//   - the tail m(k)…m(n-1) reached the server after S ended (so the server refused each one to X with an error
-//     frame: not_in_chat in JSON, unknown_command or bad_answer in text, since a bare line outside a chat is read
-//     as a command), or it is lost. When S ended by an exit (either side typed exit, including the orderly exit
-//     at the end of the run), both sockets stay open, so every line is accounted for exactly:
+//   - the tail m(k)…m(n-1) reached the server after S ended (so the server refused each one to X: see REFUSALS),
+//     or it is lost. When S ended by an exit (either side typed exit, including the orderly exit at the end of the
+//     run), both sockets stay open, so every line is accounted for exactly:
 //         lost += tail − (refusals X received after S ended, before its next chat)
 //     and more refusals than the tail is an error (a line refused and delivered). X's own exit follows its last
 //     line, so an exiting sender must have a tail of 0.
@@ -22,10 +21,71 @@
 // extra or wrong ones are errors, as is any line delivered into the wrong chat or after its end notice, and any
 // frame the load never expects (an unknown line, a server error other than the refusals above).
 
-import { REJECTION_CODES, untag } from "./codec.mjs";
-import { Problems } from "./stats.mjs";
+/** @typedef {import("../scripts/lib/client.mjs").Ev} Ev */
 
-/** @typedef {import("./client.mjs").ClientRecord} ClientRecord */
+/**
+ * Everything one socket lifetime of a user (an incarnation: a crashed user comes back as a new one) received.
+ * @typedef {object} ClientRecord
+ * @property {number} id
+ * @property {string} name
+ * @property {import("../scripts/lib/client.mjs").Received[]} recv  every event, in order
+ * @property {number[]} sessions  the chats it was put in, in order: the k-th `connected` in `recv` starts sessions[k]
+ */
+
+/**
+ * Chat lines are tagged `m<session>.<seq>`: the session id catches a line delivered into the wrong chat, the
+ * sequence number loss, duplicates and reordering. No tag starts with a command word, so a line that arrives
+ * after its chat ended is refused as an unknown command in the text dialect and never acted on.
+ * @param {number} session
+ * @param {number} seq
+ */
+export const tag = (session, seq) => `m${session}.${seq}`;
+
+/**
+ * @param {string} text
+ * @returns {{ session: number, seq: number } | null}
+ */
+export function untag(text) {
+  const m = /^m(\d+)\.(\d+)$/.exec(text);
+  return m ? { session: Number(m[1]), seq: Number(m[2]) } : null;
+}
+
+/**
+ * How the server refuses a chat line that reached it after its chat ended: the JSON error `not_in_chat`, or in the
+ * text dialect (which carries no codes) the sentence `chat_ended` within 3 s of the end, then `unknown_command`
+ * (the line read as a command, its first word, the tag, echoed), or `answer_y_n(_to)` when a new request already
+ * waits for this side's y/n.
+ */
+const REFUSALS = new Set(["not_in_chat", "chat_ended", "unknown_command", "answer_y_n", "answer_y_n_to"]);
+
+/** Counts of named problems, each with the first example seen. */
+export class Problems {
+  /** @type {Map<string, { count: number, example: string }>} */
+  kinds = new Map();
+
+  /**
+   * @param {string} kind
+   * @param {string} example
+   * @param {number} [count]
+   */
+  add(kind, example, count = 1) {
+    if (count <= 0) return;
+    const k = this.kinds.get(kind);
+    if (k) k.count += count;
+    else this.kinds.set(kind, { count, example });
+  }
+
+  total() {
+    let n = 0;
+    for (const k of this.kinds.values()) n += k.count;
+    return n;
+  }
+
+  /** @returns {Record<string, { count: number, example: string }>} */
+  toJSON() {
+    return Object.fromEntries([...this.kinds].sort((a, b) => b[1].count - a[1].count));
+  }
+}
 
 /**
  * One chat, as the driver ran it. Side 0 sent the request, side 1 accepted it.
@@ -42,7 +102,7 @@ import { Problems } from "./stats.mjs";
 
 /**
  * What one incarnation received during one session.
- * @typedef {{ seqsFrom: number[], notices: import("./codec.mjs").Ev[], refusals: number, echoes: number[] }} Seen
+ * @typedef {{ seqsFrom: number[], notices: Ev[], refusals: number, echoes: number[] }} Seen
  */
 
 /**
@@ -105,17 +165,20 @@ export function check(clients, sessions) {
           ended = true;
           break;
         case "error":
-          if (REJECTION_CODES.has(ev.code) && cur && ended) {
-            const s = seenOf(c.id, cur.id);
-            s.refusals++;
-            const echoed = ev.echo ? untag(ev.echo) : null;
-            if (echoed && echoed.session !== cur.id) {
-              errors.add("refusal_wrong_chat", `${c.name} (in chat ${cur.id}): ${ev.message}`);
-            } else if (echoed) s.echoes.push(echoed.seq);
-          } else {
-            errors.add(`server_error:${ev.code}`, `${c.name}: ${ev.message}`);
+        case "said": {
+          const [what, message] = ev.type === "error" ? [ev.code, ev.message] : [ev.sentence, ev.line];
+          if (!REFUSALS.has(what) || !cur || !ended) {
+            errors.add(`server_error:${what}`, `${c.name}: ${message}`);
+            break;
           }
+          const s = seenOf(c.id, cur.id);
+          s.refusals++;
+          const echoed = ev.type === "said" && ev.fields.word ? untag(ev.fields.word) : null;
+          if (echoed && echoed.session !== cur.id) {
+            errors.add("refusal_wrong_chat", `${c.name} (in chat ${cur.id}): ${message}`);
+          } else if (echoed) s.echoes.push(echoed.seq);
           break;
+        }
         case "name_rejected":
           nameRetries++;
           break;
@@ -126,7 +189,7 @@ export function check(clients, sessions) {
           errors.add("unexpected_frame", `${c.name}: ${JSON.stringify(ev.raw)}`);
           break;
         default:
-          break; // ask_name, welcome, info, request_sent, incoming_request, bye, pong
+          break; // ask_name, welcome, request_sent, incoming_request, users, check, bye, pong
       }
     }
   }

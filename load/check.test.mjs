@@ -5,8 +5,8 @@
 import { describe, expect, it } from "vitest";
 import { check } from "./check.mjs";
 
-/** @typedef {import("./codec.mjs").Ev} Ev */
-/** @typedef {import("./client.mjs").ClientRecord} ClientRecord */
+/** @typedef {import("../scripts/lib/client.mjs").Ev} Ev */
+/** @typedef {import("./check.mjs").ClientRecord} ClientRecord */
 
 /**
  * @param {{ toB?: number[], toA?: number[], aNotices?: Ev[], bNotices?: Ev[], bRefusals?: number, end?: "a exits" | "a crashes" | "b exits" }} o
@@ -14,7 +14,7 @@ import { check } from "./check.mjs";
 function run(o) {
   const end = o.end ?? "a exits";
   /** @param {number} id @param {string} name @returns {ClientRecord} */
-  const rec = (id, name) => ({ id, name, dialect: "json", recv: [], sessions: [0], crashedAt: null, closed: null });
+  const rec = (id, name) => ({ id, name, recv: [], sessions: [0] });
   const a = rec(0, "a");
   const b = rec(1, "b");
   /** @param {ClientRecord} c @param {Ev} ev */

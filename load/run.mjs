@@ -18,42 +18,60 @@
 // sending, waits for its lines to arrive, exits its chat and quits. By default (--dialect mix) u<i>a speaks the
 // text dialect and u<i>b the JSON one, so every chat crosses dialects and JSON presence pushes are part of the load.
 //
-// wrangler dev serves a copy of the worker's sources taken at the start (see scripts/dev-server.mjs: an edit to src/
-// during a run would otherwise restart the worker and drop every socket), with the rate limit and the
+// The server runs a snapshot of the code taken at the start (scripts/dev-server.mjs), with the rate limit and the
 // per-address caps lifted, since all 1,000 users come from 127.0.0.1.
 
-import { writeFileSync } from "node:fs";
-import { monitorEventLoopDelay } from "node:perf_hooks";
-import { parseArgs } from "node:util";
 import { cpus, loadavg } from "node:os";
-import { check } from "./check.mjs";
-import { LoadClient } from "./client.mjs";
-import { tag, untag } from "./codec.mjs";
-import { startDevServer } from "../scripts/dev-server.mjs";
-import { findWorkerUrl, machineCpu, processTreeCpu, sourceVersion } from "./machine.mjs";
-import { Problems, fmtMs, percentile, prng } from "./stats.mjs";
+import { monitorEventLoopDelay } from "node:perf_hooks";
+import { LIFTED_LIMITS, startDevServer } from "../scripts/dev-server.mjs";
+import { number, oneOf, readArgs, text, whole } from "../scripts/lib/args.mjs";
+import { Client, limiter, pairUp } from "../scripts/lib/client.mjs";
+import { fmtMs, quantile } from "../scripts/lib/figures.mjs";
+import { machineCpu } from "../scripts/lib/procs.mjs";
+import { Problems, check, tag, untag } from "./check.mjs";
 
 /** @typedef {import("./check.mjs").Session} Session */
-/** @typedef {import("./codec.mjs").Dialect} Dialect */
-/** @typedef {import("./codec.mjs").Ev} Ev */
+/** @typedef {import("./check.mjs").ClientRecord} ClientRecord */
+/** @typedef {import("../scripts/lib/client.mjs").Ev} Ev */
+/** @typedef {import("../public/wire/protocol.js").Dialect} Dialect */
 
-const USAGE = `npm run load -- [options]
-  --pairs N          pairs of users (default 500 = 1,000 users)
-  --seconds S        length of the chat phase, after every user has logged in (default 60)
-  --crash-share F    share of chats that end with one side crashing instead of typing exit (default 0.1)
-  --rate R           chat lines per second each user sends while in a chat (default 2)
-  --window W         at most W of a user's lines in flight (sent, not yet received by the partner) (default 8)
-  --chat-seconds A-B how long each chat lasts, uniformly at random (default 2-6)
-  --dialect D        text | json | mix: mix gives every requester-side user (u<i>a) the text dialect and every
-                     u<i>b the JSON one, so each chat crosses dialects (default mix)
-  --concurrency C    sockets being opened and logged in at once (default 25)
-  --seed N           seed of the random choices (default: random, printed)
-  --log-level L      wrangler dev's --log-level (default warn: no line per request)
-  --direct           connect straight to the workerd that runs the worker, bypassing wrangler dev's proxy
-                     (an experiment: tells the Lobby's own cost from the proxy's; Linux only)
-  --trace FILE       write every delivered line as CSV (sent_ms since the chat phase began, latency_ms, chat)
-  --json             print the summary as JSON
-  --help`;
+const opt = readArgs("npm run load -- [options]", {
+  pairs: { arg: "N", help: "pairs of users", default: "500", read: whole({ max: 5000 }) },
+  seconds: { arg: "S", help: "length of the chat phase, after every user has logged in", default: "60", read: number({ above: 0, max: 3600 }) },
+  "crash-share": { arg: "F", help: "share of chats that end with one side crashing instead of typing exit", default: "0.1", read: number({ atLeast: 0, max: 1 }) },
+  rate: { arg: "R", help: "chat lines per second each user sends while in a chat", default: "2", read: number({ above: 0, max: 100 }) },
+  window: { arg: "W", help: "at most W of a user's lines in flight (sent, not yet received by the partner)", default: "8", read: whole() },
+  "chat-seconds": { arg: "A-B", help: "how long each chat lasts, uniformly at random", default: "2-6", read: range },
+  dialect: {
+    arg: "text|json|mix",
+    help: "mix gives every requester-side user (u<i>a) the text dialect and every u<i>b the JSON\none, so each chat crosses dialects",
+    default: "mix",
+    read: oneOf("text", "json", "mix"),
+  },
+  concurrency: { arg: "C", help: "sockets being opened and logged in at once", default: "25", read: whole() },
+  seed: { arg: "N", help: "seed of the random choices (default: random, printed)", read: whole({ min: 0 }) },
+  "log-level": { arg: "L", help: "wrangler dev's --log-level; warn prints no line per request", default: "warn", read: text },
+  direct: { help: "run the worker under Miniflare and connect to workerd itself, without wrangler dev's proxy\n(tells the Lobby's own cost from the proxy's)" },
+  json: { help: "print the summary as JSON" },
+});
+
+/** @param {string} raw  "A-B", two numbers above 0 with A ≤ B */
+function range(raw) {
+  const [a, b, ...rest] = raw.split("-").map(number({ above: 0 }));
+  if (a === undefined || b === undefined || rest.length || b < a) throw new Error("A-B with 0 < A ≤ B");
+  return /** @type {[number, number]} */ ([a, b]);
+}
+
+const PAIRS = opt.pairs;
+const SECONDS = opt.seconds;
+const CRASH_SHARE = opt["crash-share"];
+const RATE = opt.rate;
+const WINDOW = opt.window;
+const CONCURRENCY = opt.concurrency;
+const SEED = opt.seed ?? Math.floor(Math.random() * 2 ** 31);
+const [CHAT_MIN, CHAT_MAX] = opt["chat-seconds"];
+const DIALECT = opt.dialect;
+const LOBBY = `load-${crypto.randomUUID().slice(0, 8)}`;
 
 /** How long the driver waits for each thing before calling it an error. */
 const TIMEOUT = {
@@ -70,59 +88,21 @@ const TIMEOUT = {
   grace: 90_000,
 };
 
-// -------------------------------------------------------------------------------------------------------------
-// Options
-
-const { values: opt } = parseArgs({
-  options: {
-    pairs: { type: "string", default: "500" },
-    seconds: { type: "string", default: "60" },
-    "crash-share": { type: "string", default: "0.1" },
-    rate: { type: "string", default: "2" },
-    window: { type: "string", default: "8" },
-    "chat-seconds": { type: "string", default: "2-6" },
-    dialect: { type: "string", default: "mix" },
-    concurrency: { type: "string", default: "25" },
-    seed: { type: "string" },
-    "log-level": { type: "string", default: "warn" },
-    trace: { type: "string" },
-    direct: { type: "boolean", default: false },
-    json: { type: "boolean", default: false },
-    help: { type: "boolean", default: false },
-  },
-});
-if (opt.help) {
-  console.log(USAGE);
-  process.exit(0);
-}
-
 /**
- * @param {string} name
- * @param {string | undefined} raw
- * @param {(n: number) => boolean} ok
+ * mulberry32: a tiny seeded PRNG, so a run's choices (chat lengths, who ends, who crashes) can be replayed.
+ * @param {number} seed
+ * @returns {() => number} uniform in [0, 1)
  */
-function num(name, raw, ok) {
-  const n = Number(raw);
-  if (raw === undefined || raw.trim() === "" || !Number.isFinite(n) || !ok(n)) {
-    console.error(`load: --${name} ${raw} is not valid\n${USAGE}`);
-    process.exit(2);
-  }
-  return n;
+function prng(seed) {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
 }
-const PAIRS = num("pairs", opt.pairs, (n) => Number.isInteger(n) && n >= 1 && n <= 5000);
-const SECONDS = num("seconds", opt.seconds, (n) => n > 0 && n <= 3600);
-const CRASH_SHARE = num("crash-share", opt["crash-share"], (n) => n >= 0 && n <= 1);
-const RATE = num("rate", opt.rate, (n) => n > 0 && n <= 100);
-const WINDOW = num("window", opt.window, (n) => Number.isInteger(n) && n >= 1);
-const CONCURRENCY = num("concurrency", opt.concurrency, (n) => Number.isInteger(n) && n >= 1);
-const SEED = num("seed", opt.seed ?? String(Math.floor(Math.random() * 2 ** 31)), Number.isInteger);
-const [CHAT_MIN, CHAT_MAX] = (opt["chat-seconds"] ?? "").split("-").map((x, i, a) =>
-  num("chat-seconds", a.length === 2 ? x : undefined, (n) => n > 0),
-);
-if (CHAT_MAX < CHAT_MIN) num("chat-seconds", opt["chat-seconds"], () => false);
-const DIALECT = /** @type {"text" | "json" | "mix"} */ (opt.dialect);
-if (!["text", "json", "mix"].includes(DIALECT)) num("dialect", opt.dialect, () => false);
-const LOBBY = `load-${crypto.randomUUID().slice(0, 8)}`;
 
 const rng = prng(SEED);
 /** @param {string} line */
@@ -133,20 +113,20 @@ const now = () => performance.now();
 // -------------------------------------------------------------------------------------------------------------
 // What the run records
 
-/** @type {import("./client.mjs").ClientRecord[]} */
+/** Every incarnation of every user, as the checker reads them. */
+/** @type {ClientRecord[]} */
 const records = [];
+/** @type {Map<Client, ClientRecord>} */
+const recordOf = new Map();
 /** @type {Session[]} */
 const sessions = [];
 /** Every socket not yet closed by us, so the end (or an abort) can drop them all. */
-const live = new Set(/** @type {LoadClient[]} */ ([]));
-/** @type {WeakMap<LoadClient, { s: Session, side: 0 | 1 }>} */
+const live = new Set(/** @type {Client[]} */ ([]));
+/** @type {WeakMap<Client, { s: Session, side: 0 | 1 }>} */
 const current = new WeakMap();
 /** Problems the driver saw live (timeouts, failed opens, sockets closed under it); the checker adds its own. */
 const problems = new Problems();
 /** @type {number[]} */ const latencies = [];
-/** With --trace: when each delivered line was sent, and in which chat, beside `latencies`. */
-/** @type {number[]} */ const traceSent = [];
-/** @type {number[]} */ const traceChat = [];
 /** @type {number[]} */ const loginMs = [];
 /** @type {number[]} */ const connectMs = [];
 let crashes = 0;
@@ -159,27 +139,24 @@ const aborted = new Promise((/** @type {(v?: unknown) => void} */ r) => (wakeAll
 let phaseEnd = Infinity;
 
 /**
- * Every frame of every client passes here first: delivery latency, the send window, and a departure notice stops
+ * Every event of every client passes here first: delivery latency, the send window, and a departure notice stops
  * the receiver from sending any further line into that chat.
- * @param {LoadClient} client
+ * @param {Client} client
  * @param {Ev} ev
  * @param {number} t
  */
 function onEvent(client, ev, t) {
+  const c = current.get(client);
   if (ev.type === "message") {
     const id = untag(ev.text);
     const s = id ? sessions[id.session] : undefined;
     if (!id || !s) return;
-    const d = s.clients[0] === client.rec ? 1 : 0;
+    const d = s.clients[0] === recordOf.get(client) ? 1 : 0;
     const sentAt = s.sentAt[d][id.seq];
-    if (sentAt !== undefined) {
-      latencies.push(t - sentAt);
-      if (opt.trace) traceSent.push(sentAt), traceChat.push(s.id);
-    }
+    if (sentAt !== undefined) latencies.push(t - sentAt);
     s.recvCount[d]++;
-  } else if (ev.type === "partner_left" || ev.type === "you_left") {
-    const c = current.get(client);
-    if (c) c.s.stop[c.side] = true;
+  } else if ((ev.type === "partner_left" || ev.type === "you_left") && c) {
+    c.s.stop[c.side] = true;
   }
 }
 
@@ -187,31 +164,7 @@ function onEvent(client, ev, t) {
 // Driving users
 
 /** Bounds how many sockets are being opened and logged in at once. */
-class Gate {
-  /** @type {(() => void)[]} */
-  queue = [];
-  /** @param {number} slots */
-  constructor(slots) {
-    this.free = slots;
-  }
-  /**
-   * @template T
-   * @param {() => Promise<T>} fn
-   * @returns {Promise<T>}
-   */
-  async run(fn) {
-    if (this.free > 0) this.free--;
-    else await new Promise((/** @type {(v?: unknown) => void} */ r) => this.queue.push(r));
-    try {
-      return await fn();
-    } finally {
-      const next = this.queue.shift();
-      if (next) next();
-      else this.free++;
-    }
-  }
-}
-const gate = new Gate(CONCURRENCY);
+const gate = limiter(CONCURRENCY);
 
 /**
  * Opens a socket and logs in as `name`. A "taken" answer (the previous incarnation's departure not processed
@@ -221,21 +174,21 @@ const gate = new Gate(CONCURRENCY);
  * @param {Dialect} dialect
  */
 function openUser(wsUrl, name, dialect) {
-  return gate.run(async () => {
+  return gate(async () => {
     if (stopping) throw new Error(`${name}: not opened, the run was aborted`);
     const started = now();
-    const c = new LoadClient(wsUrl, name, dialect, onEvent);
-    records.push(c.rec);
+    const c = await Client.open(wsUrl, name, { dialect, timeoutMs: TIMEOUT.open, onEvent });
+    const rec = { id: c.id, name, recv: c.received, sessions: [] };
+    records.push(rec);
+    recordOf.set(c, rec);
     live.add(c);
     try {
-      await c.open(TIMEOUT.open);
-      await c.waitFor((e) => e.type === "ask_name", TIMEOUT.login, "username prompt");
+      await c.next((e) => e.type === "ask_name", "username prompt", TIMEOUT.login);
       for (let attempt = 0; ; attempt++) {
-        c.send({ type: "login", name });
-        const { ev } = await c.waitFor((e) => e.type === "welcome" || e.type === "name_rejected", TIMEOUT.login, "welcome");
+        const ev = await c.login(TIMEOUT.login);
         if (ev.type === "welcome") break;
         if (attempt === 4) throw new Error(`${name}: login refused 5 times (${ev.type})`);
-        await c.waitFor((e) => e.type === "ask_name", TIMEOUT.login, "username prompt");
+        await c.next((e) => e.type === "ask_name", "username prompt", TIMEOUT.login);
         await sleep(100 * 2 ** attempt);
       }
       loginMs.push(now() - started);
@@ -249,17 +202,30 @@ function openUser(wsUrl, name, dialect) {
 }
 
 /**
- * @param {LoadClient} c
+ * @param {Client} c
  * @param {string} name
  * @param {"exit" | "disconnected"} reason
  */
 const partnerLeft = (c, name, reason) =>
-  c.waitFor((e) => e.type === "partner_left" && e.name === name && e.reason === reason, TIMEOUT.notice, `"${name} has left the chat${reason === "exit" ? "" : " (disconnected)"}"`);
+  c.next((e) => e.type === "partner_left" && e.name === name && e.reason === reason, `"${name} has left the chat${reason === "exit" ? "" : " (disconnected)"}"`, TIMEOUT.notice);
+
+/**
+ * `ender` types exit: it is told it left, and its partner that it did.
+ * @param {Client} ender
+ * @param {Client} partner
+ */
+async function exitChat(ender, partner) {
+  ender.send({ type: "exit" });
+  await Promise.all([
+    ender.next((ev) => ev.type === "you_left" && ev.with === partner.name, `"You left the chat with ${partner.name}"`, TIMEOUT.notice),
+    partnerLeft(partner, ender.name, "exit"),
+  ]);
+}
 
 /**
  * One side's chat lines: a jittered pace around --rate, skipped while --window lines are in flight.
  * @param {Session} s
- * @param {LoadClient} c
+ * @param {Client} c
  * @param {0 | 1} side
  */
 async function sendLoop(s, c, side) {
@@ -293,17 +259,17 @@ async function until(done, timeoutMs, what) {
 
 /**
  * One chat of a pair, from the request to its end. Side 0 of the session is the requester.
- * @param {{ wsUrl: string, users: LoadClient[] }} pair
+ * @param {{ wsUrl: string, users: Client[] }} pair
  * @param {number} cycle requesters alternate
  */
 async function chatOnce(pair, cycle) {
-  const requester = pair.users[cycle % 2];
-  const target = pair.users[1 - (cycle % 2)];
-  const users = /** @type {[LoadClient, LoadClient]} */ ([requester, target]);
+  const users = /** @type {[Client, Client]} */ ([pair.users[cycle % 2], pair.users[1 - (cycle % 2)]]);
+  const [requester, target] = users;
+  const recs = /** @type {[ClientRecord, ClientRecord]} */ (users.map((u) => recordOf.get(u)));
   /** @type {Session} */
   const s = {
     id: sessions.length,
-    clients: [requester.rec, target.rec],
+    clients: recs,
     sentAt: [[], []],
     recvCount: [0, 0],
     stop: [false, false],
@@ -312,20 +278,13 @@ async function chatOnce(pair, cycle) {
     aborted: null,
   };
   sessions.push(s);
-  requester.rec.sessions.push(s.id);
-  target.rec.sessions.push(s.id);
+  for (const rec of recs) rec.sessions.push(s.id);
   current.set(requester, { s, side: 0 });
   current.set(target, { s, side: 1 });
   const loops = [];
   try {
     const t0 = now();
-    requester.send({ type: "connect", to: target.name });
-    await target.waitFor((e) => e.type === "incoming_request" && e.from === requester.name, TIMEOUT.connect, `request from ${requester.name}`);
-    target.send({ type: "answer", accept: true });
-    await Promise.all([
-      requester.waitFor((e) => e.type === "connected" && e.with === target.name, TIMEOUT.connect, `connected with ${target.name}`),
-      target.waitFor((e) => e.type === "connected" && e.with === requester.name, TIMEOUT.connect, `connected with ${requester.name}`),
-    ]);
+    await pairUp(requester, target, TIMEOUT.connect);
     s.connected = true;
     connectMs.push(now() - t0);
     loops.push(sendLoop(s, requester, 0), sendLoop(s, target, 1));
@@ -343,11 +302,7 @@ async function chatOnce(pair, cycle) {
       // A line that never arrives is the checker's to count as lost; the drain only waits a bounded time for it.
       await until(() => s.recvCount[0] >= s.sentAt[0].length && s.recvCount[1] >= s.sentAt[1].length, TIMEOUT.drain, "drain").catch(() => {});
       s.end = { how: "exit", by: e, drain: true };
-      ender.send({ type: "exit" });
-      await Promise.all([
-        ender.waitFor((ev) => ev.type === "you_left" && ev.with === partner.name, TIMEOUT.notice, `"You left the chat with ${partner.name}"`),
-        partnerLeft(partner, ender.name, "exit"),
-      ]);
+      await exitChat(ender, partner);
     } else if (rng() < CRASH_SHARE) {
       s.stop[e] = true;
       s.end = { how: "crash", by: e, drain: false };
@@ -357,15 +312,11 @@ async function chatOnce(pair, cycle) {
       await partnerLeft(partner, ender.name, "disconnected");
       await Promise.all(loops);
       // Back with the same name, now that the server has let it go.
-      pair.users[pair.users.indexOf(ender)] = await openUser(pair.wsUrl, ender.name, ender.rec.dialect);
+      pair.users[pair.users.indexOf(ender)] = await openUser(pair.wsUrl, ender.name, ender.dialect);
     } else {
       s.stop[e] = true;
       s.end = { how: "exit", by: e, drain: false };
-      ender.send({ type: "exit" });
-      await Promise.all([
-        ender.waitFor((ev) => ev.type === "you_left" && ev.with === partner.name, TIMEOUT.notice, `"You left the chat with ${partner.name}"`),
-        partnerLeft(partner, ender.name, "exit"),
-      ]);
+      await exitChat(ender, partner);
       await Promise.all(loops);
     }
   } catch (err) {
@@ -404,7 +355,7 @@ function noteFailure(where, err) {
  */
 async function runPair(wsUrl, i, everyoneIn, ready) {
   const dialects = /** @type {[Dialect, Dialect]} */ (DIALECT === "mix" ? ["text", "json"] : [DIALECT, DIALECT]);
-  /** @type {{ wsUrl: string, users: LoadClient[] }} */
+  /** @type {{ wsUrl: string, users: Client[] }} */
   const pair = { wsUrl, users: [] };
   try {
     const both = await Promise.allSettled([openUser(wsUrl, `u${i}a`, dialects[0]), openUser(wsUrl, `u${i}b`, dialects[1])]);
@@ -426,7 +377,7 @@ async function runPair(wsUrl, i, everyoneIn, ready) {
     pair.users.map(async (u) => {
       await u.quit(TIMEOUT.quit);
       live.delete(u);
-      if (u.rec.closed?.code !== 1000) problems.add("quit_not_closed_1000", `${u.name}: closed with ${u.rec.closed?.code}`);
+      if (u.closeCode !== 1000) problems.add("quit_not_closed_1000", `${u.name}: closed with ${u.closeCode}`);
     }),
   );
 }
@@ -434,19 +385,7 @@ async function runPair(wsUrl, i, everyoneIn, ready) {
 // -------------------------------------------------------------------------------------------------------------
 // The run
 
-/**
- * @param {Map<number, { name: string, cpuMs: number }>} a
- * @param {Map<number, { name: string, cpuMs: number }>} b
- * @param {number} ms
- */
-function cpuShares(a, b, ms) {
-  return [...b]
-    .map(([pid, p]) => ({ name: p.name, pct: Math.round(((p.cpuMs - (a.get(pid)?.cpuMs ?? 0)) / ms) * 100) }))
-    .filter((p) => p.pct > 0 || p.name.startsWith("workerd"))
-    .sort((x, y) => y.pct - x.pct);
-}
-
-/** Set on Ctrl-C or SIGTERM: every socket is dropped, wrangler dev stopped, and the run ends with 130. */
+/** Set on Ctrl-C or SIGTERM: every socket is dropped, the server stopped, and the run ends with 130. */
 let interrupted = false;
 /** @type {import("../scripts/dev-server.mjs").DevServer | null} */
 let dev = null;
@@ -471,35 +410,32 @@ for (const signal of /** @type {const} */ (["SIGINT", "SIGTERM"])) {
     if (interrupted) return;
     interrupted = true;
     progress(`load: ${signal}, stopping`);
-    // Still starting: exit now; startDevServer's exit hook kills wrangler dev's process group.
+    // Still starting: exit now; the launcher's exit hook stops the server.
     if (!dev) process.exit(130);
     abortAll("interrupted");
   });
 }
 
+/** A percentile in ms, to 0.1 ms; null without samples. @param {number[]} xs @param {number} p */
+function pct(xs, p) {
+  const v = quantile(Float64Array.from(xs).sort(), p / 100);
+  return Number.isNaN(v) ? null : Math.round(v * 10) / 10;
+}
+
+/** @param {number | null} ms */
+const showMs = (ms) => fmtMs(ms ?? NaN);
+
 async function main() {
-  const load0 = loadavg()[0];
-  // Every user of the load comes from 127.0.0.1, and chats at --rate: lift the per-socket rate limit and the
-  // per-address caps, which exist against abuse and would otherwise be what this run measures.
-  const vars = {
-    RATE_PER_SECOND: "100000",
-    RATE_BURST: "100000",
-    MAX_SOCKETS_PER_IP: "1000000",
-    LOGINS_PER_MINUTE_PER_IP: "1000000",
-  };
-  const version = sourceVersion();
-  progress(`load: starting wrangler dev on a copy of ${version} (lobby ${LOBBY}, seed ${SEED}, loadavg ${load0.toFixed(2)} on ${cpus().length} cores)`);
-  const server = await startDevServer({ vars, timeoutMs: TIMEOUT.devServer, logLevel: opt["log-level"] });
+  const load0 = loadavg()[0] ?? 0;
+  const runtime = opt.direct ? "miniflare" : "wrangler";
+  const under = opt.direct ? "Miniflare (workerd directly)" : "wrangler dev";
+  progress(`load: starting ${under} (lobby ${LOBBY}, seed ${SEED}, loadavg ${load0.toFixed(2)} on ${cpus().length} cores)`);
+  const server = await startDevServer({ runtime, vars: LIFTED_LIMITS, timeoutMs: TIMEOUT.devServer, logLevel: opt["log-level"] });
   dev = server;
+  progress(`load: ${under} on a snapshot of ${server.source} at ${server.url}`);
   const hard = setTimeout(() => abortAll("hard deadline"), TIMEOUT.ramp + SECONDS * 1000 + TIMEOUT.grace);
   try {
-    let wsUrl = `${server.wsUrl}?lobby=${LOBBY}`;
-    if (opt.direct) {
-      const direct = await findWorkerUrl(server.pid);
-      if (!direct) throw new Error("--direct: could not find the worker's own port");
-      wsUrl = `${direct.replace("http:", "ws:")}/ws?lobby=${LOBBY}`;
-      progress(`load: --direct: connecting to ${direct}, not through wrangler dev's proxy`);
-    }
+    const wsUrl = `${server.wsUrl}?lobby=${LOBBY}`;
 
     // Ramp: every user logs in, a bounded number at a time; the chat phase starts when all are in.
     const rampStart = now();
@@ -525,7 +461,7 @@ async function main() {
     const phaseStart = now();
     const phaseStartedAt = Date.now();
     phaseEnd = phaseStart + SECONDS * 1000;
-    const cpu0 = processTreeCpu(server.pid);
+    const cpu0 = server.cpu();
     const me0 = process.cpuUsage();
     const machine0 = machineCpu();
     // The driver's own event loop: if it lags, latencies include the driver's delay, not only the server's.
@@ -536,8 +472,17 @@ async function main() {
     let machineBusy = 0;
     const cpuTimer = setTimeout(() => {
       const ms = now() - phaseStart;
+      const share = (/** @type {number} */ cpuMs) => Math.round((cpuMs / ms) * 100);
+      const cpu1 = server.cpu();
       const mine = process.cpuUsage(me0);
-      cpu = [...cpuShares(cpu0, processTreeCpu(server.pid), ms), { name: "driver(node)", pct: Math.round(((mine.user + mine.system) / 1000 / ms) * 100) }];
+      if (cpu0 && cpu1) {
+        cpu.push({ name: "workerd(worker+Lobby)", pct: share(cpu1.runtime - cpu0.runtime) });
+        if (runtime === "wrangler") {
+          cpu.push({ name: "workerd(proxy)", pct: share(cpu1.proxy - cpu0.proxy) }, { name: "node(wrangler)", pct: share(cpu1.wrangler - cpu0.wrangler) });
+        }
+      }
+      cpu.push({ name: "driver(node)", pct: share((mine.user + mine.system) / 1000) });
+      cpu = cpu.sort((x, y) => y.pct - x.pct);
       const m = machineCpu();
       machineBusy = m.totalMs > machine0.totalMs ? Math.round(((m.busyMs - machine0.busyMs) / (m.totalMs - machine0.totalMs)) * cpus().length * 100) : 0;
       lag.disable();
@@ -555,17 +500,8 @@ async function main() {
       return 130;
     }
 
-    if (opt.trace) {
-      const lines = latencies.map((l, i) => `${(traceSent[i] - phaseStart).toFixed(1)},${l.toFixed(2)},${traceChat[i]}`);
-      writeFileSync(opt.trace, `sent_ms,latency_ms,chat\n${lines.join("\n")}\n`);
-    }
     const result = check(records, sessions);
     const lat = latencies;
-    /** A percentile in ms, to 0.1 ms. @param {number[]} xs @param {number} p */
-    const pct = (xs, p) => {
-      const v = percentile(xs, p);
-      return v === null ? null : Math.round(v * 10) / 10;
-    };
     const errors = problems.total() + result.errors.total();
     for (const [kind, { count, example }] of Object.entries(result.errors.toJSON())) problems.add(kind, example, count);
     const summary = {
@@ -585,7 +521,7 @@ async function main() {
       msgsPerSecond: Math.round(result.delivered / (phaseMs / 1000)),
     };
     const detail = {
-      source: version,
+      source: server.source,
       direct: opt.direct,
       dialect: DIALECT,
       seed: SEED,
@@ -615,7 +551,7 @@ async function main() {
       othersPercent: Math.max(0, machineBusy - cpu.reduce((a, p) => a + p.pct, 0)),
       driverLoopDelayMs: { p99: Number((lag.percentile(99) / 1e6).toFixed(1)), max: Number((lag.max / 1e6).toFixed(1)) },
       loadavgAtStart: Number(load0.toFixed(2)),
-      loadavgAtEnd: Number(loadavg()[0].toFixed(2)),
+      loadavgAtEnd: Number((loadavg()[0] ?? 0).toFixed(2)),
       problems: problems.toJSON(),
     };
     const failed = summary.lost + summary.duplicates + summary.reordered + summary.notices_missing + summary.errors > 0;
@@ -627,25 +563,25 @@ async function main() {
       `load: users=${summary.users} pairs=${PAIRS} seconds=${SECONDS} chats=${summary.chats} messages=${summary.messages} ` +
         `lost=${summary.lost} duplicates=${summary.duplicates} reordered=${summary.reordered} ` +
         `notices_missing=${summary.notices_missing} errors=${errors} crashes=${crashes} ` +
-        `p50=${fmtMs(summary.p50)}ms p99=${fmtMs(summary.p99)}ms msgs/s=${summary.msgsPerSecond}`,
+        `p50=${showMs(summary.p50)}ms p99=${showMs(summary.p99)}ms msgs/s=${summary.msgsPerSecond}`,
     );
     console.log(
-      `  setup: source=${version}${opt.direct ? " direct (no wrangler proxy)" : ""} dialect=${DIALECT} seed=${SEED} ` +
+      `  setup: source=${server.source} under ${under} dialect=${DIALECT} seed=${SEED} ` +
         `rate=${RATE}/s per user window=${WINDOW} chats of ${CHAT_MIN}-${CHAT_MAX} s crash-share=${CRASH_SHARE} ` +
         `open concurrency=${CONCURRENCY}`,
     );
     console.log(
       `  ramp: ${loggedIn} of ${PAIRS * 2} users logged in in ${rampSeconds.toFixed(1)} s ` +
-        `(open+login p50=${fmtMs(detail.ramp.loginP50)}ms p99=${fmtMs(detail.ramp.loginP99)}ms)`,
+        `(open+login p50=${showMs(detail.ramp.loginP50)}ms p99=${showMs(detail.ramp.loginP99)}ms)`,
     );
     console.log(
       `  chats: ${result.chats} checked (${result.endedByExit} ended by exit, ${result.endedByCrash} by a crash); ` +
-        `request to both connected p50=${fmtMs(detail.chats.connectP50)}ms p99=${fmtMs(detail.chats.connectP99)}ms`,
+        `request to both connected p50=${showMs(detail.chats.connectP50)}ms p99=${showMs(detail.chats.connectP99)}ms`,
     );
     console.log(
       `  lines: sent=${result.sent} delivered=${result.delivered} refused after the chat ended=${result.refused} ` +
         `unverifiable crash tails=${result.unverifiable} window stalls=${windowStalls}; ` +
-        `latency p90=${fmtMs(detail.messages.p90)}ms p99.9=${fmtMs(detail.messages.p999)}ms max=${fmtMs(detail.messages.max)}ms`,
+        `latency p90=${showMs(detail.messages.p90)}ms p99.9=${showMs(detail.messages.p999)}ms max=${showMs(detail.messages.max)}ms`,
     );
     console.log(
       `  cpu during the chat phase (100% = one core): ${cpu.map((p) => `${p.name} ${p.pct}%`).join(", ") || "n/a"}; ` +

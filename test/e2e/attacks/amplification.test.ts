@@ -3,8 +3,7 @@
 
 import { afterAll, beforeAll, expect, it } from "vitest";
 import type { RawClient } from "../raw-client.ts";
-import { type Runtime, startRuntime } from "../runtime.ts";
-import { ATTACK_VARS, Bystander, MemoryWatch, chatting, freshLobby, login, ms, summary } from "./support.ts";
+import { ATTACK_VARS, Bystander, MemoryWatch, type Runtime, chatting, freshLobby, login, ms, startRuntime, summary } from "./support.ts";
 
 /** The default MAX_UNREAD_BYTES: what one socket may have sent it and not proven read. */
 const MAX_UNREAD_BYTES = 262_144;

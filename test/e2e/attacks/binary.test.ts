@@ -12,8 +12,7 @@
 
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { OP, RawClient } from "../raw-client.ts";
-import { type Runtime, startRuntime } from "../runtime.ts";
-import { ATTACK_VARS, Bystander, MemoryWatch, freshLobby, login, ms, summary } from "./support.ts";
+import { ATTACK_VARS, Bystander, MemoryWatch, type Runtime, freshLobby, login, ms, startRuntime, summary } from "./support.ts";
 
 /** The default RATE_BURST. */
 const RATE_BURST = 40;

@@ -6,8 +6,7 @@
 
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { RawClient, type Refusal } from "../raw-client.ts";
-import { type Runtime, startRuntime } from "../runtime.ts";
-import { ATTACK_VARS, freshLobby, login, poll, summary } from "./support.ts";
+import { ATTACK_VARS, type Runtime, freshLobby, login, poll, startRuntime, summary } from "./support.ts";
 
 const MAX_SOCKETS_PER_IP = 4;
 const MAX_SOCKETS_PER_LOBBY = 8;

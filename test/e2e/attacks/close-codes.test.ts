@@ -3,8 +3,7 @@
 
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { RawClient } from "../raw-client.ts";
-import { type Runtime, startRuntime } from "../runtime.ts";
-import { ATTACK_VARS, freshLobby, login, summary } from "./support.ts";
+import { ATTACK_VARS, type Runtime, freshLobby, login, startRuntime, summary } from "./support.ts";
 
 /** Out of range, reserved, or never to be sent in a close frame (RFC 6455 7.4). */
 const INVALID = [999, 1004, 1006, 1015, 1016, 2999, 5000, 65535];

@@ -4,8 +4,7 @@
 
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { RawClient } from "../raw-client.ts";
-import { type Runtime, startRuntime } from "../runtime.ts";
-import { ATTACK_VARS, chatting, freshLobby, login, summary } from "./support.ts";
+import { ATTACK_VARS, type Runtime, chatting, freshLobby, login, startRuntime, summary } from "./support.ts";
 
 /** Small, so the sweep (every max(1 s, a third of this) while anyone is in a chat) reaps the silent socket soon. */
 const HEARTBEAT_TIMEOUT_MS = 1500;

@@ -4,8 +4,7 @@
 
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { OP, RawClient } from "../raw-client.ts";
-import { type Runtime, startRuntime } from "../runtime.ts";
-import { ATTACK_VARS, Bystander, MemoryWatch, freshLobby, login, mb, ms, summary } from "./support.ts";
+import { ATTACK_VARS, Bystander, MemoryWatch, type Runtime, freshLobby, login, mb, ms, startRuntime, summary } from "./support.ts";
 
 /** The default MAX_MESSAGE_BYTES. */
 const MAX_MESSAGE_BYTES = 4096;

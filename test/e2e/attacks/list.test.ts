@@ -3,8 +3,7 @@
 
 import { afterAll, beforeAll, expect, it } from "vitest";
 import type { RawClient } from "../raw-client.ts";
-import { type Runtime, startRuntime } from "../runtime.ts";
-import { ATTACK_VARS, Bystander, MemoryWatch, answerChecks, freshLobby, isCheck, login, ms, summary } from "./support.ts";
+import { ATTACK_VARS, Bystander, MemoryWatch, type Runtime, answerChecks, freshLobby, isCheck, login, ms, startRuntime, summary } from "./support.ts";
 
 const USERS = 120;
 const ASKERS = 40;

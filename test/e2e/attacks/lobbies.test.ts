@@ -6,8 +6,7 @@ import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { RawClient } from "../raw-client.ts";
-import { type Runtime, filesUnder, startRuntime } from "../runtime.ts";
-import { login, poll, summary } from "./support.ts";
+import { type Runtime, filesUnder, login, poll, startRuntime, summary } from "./support.ts";
 
 /** How long to watch the storage directory for a file after the socket left. */
 const WATCH_MS = 1000;

@@ -5,8 +5,7 @@
 
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { OP, RawClient } from "../raw-client.ts";
-import { type Runtime, startRuntime } from "../runtime.ts";
-import { ATTACK_VARS, Bystander, freshLobby, login, mb, ms, summary } from "./support.ts";
+import { ATTACK_VARS, Bystander, type Runtime, freshLobby, login, mb, ms, startRuntime, summary } from "./support.ts";
 
 /** The flooder must be closed within this long. */
 const CLOSE_WITHIN_MS = 10_000;

@@ -3,8 +3,7 @@
 
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { RawClient } from "../raw-client.ts";
-import { type Runtime, startRuntime } from "../runtime.ts";
-import { ATTACK_VARS, Bystander, freshLobby, login, summary } from "./support.ts";
+import { ATTACK_VARS, Bystander, type Runtime, freshLobby, login, startRuntime, summary } from "./support.ts";
 
 const IDLE_TIMEOUT_MS = 3000;
 const PING_EVERY_MS = 500;

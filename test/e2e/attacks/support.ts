@@ -1,36 +1,48 @@
-// Shared pieces of the attack tests: logged-in raw clients, a bystander pair that measures its round trips, memory
-// sampling and the one summary line each test prints.
+// Shared pieces of the attack tests: the runtime they attack, logged-in raw clients, a bystander pair that measures
+// its round trips, memory sampling and the one summary line each test prints.
 
+import { readdirSync } from "node:fs";
+import { join } from "node:path";
 import { type RawOptions, RawClient } from "../raw-client.ts";
-import type { Runtime } from "../runtime.ts";
+import { type DevServer, startDevServer } from "../../../scripts/dev-server.mjs";
+import { decode, encode } from "../../../scripts/lib/client.mjs";
 import { readLine } from "../../../public/wire/text.js";
+
+export type Runtime = DevServer;
+
+/**
+ * The real worker on workerd directly (Miniflare, clients on the worker's own socket): nothing stands between a
+ * misbehaving client and the runtime. wrangler dev's proxy workerd would relay every frame, hold about six
+ * descriptors per socket and buffer on its own, so a client that stops reading would fill the proxy's memory rather
+ * than the runtime's; and it negotiates compression with the client itself. `rss()` is the runtime's memory.
+ * The vars are wrangler.toml's, LOBBY_NAMES included, unless a test sets them.
+ *
+ * PARLEY_SRC=/path/to/a/copy/of/src runs that copy instead of src/ (to try a fix against the attack tests).
+ */
+export function startRuntime(opts: { vars?: Record<string, string>; persist?: boolean } = {}): Promise<Runtime> {
+  return startDevServer({ runtime: "miniflare", openLobbies: false, src: process.env.PARLEY_SRC, ...opts });
+}
+
+/** Files under `dir`, recursively, relative to it (for looking for SQLite files in the persist directory). */
+export function filesUnder(dir: string): string[] {
+  return readdirSync(dir, { recursive: true, withFileTypes: true })
+    .filter((e) => e.isFile())
+    .map((e) => join(e.parentPath, e.name).slice(dir.length + 1));
+}
 
 /** Vars every attack runtime sets: named lobbies for a fresh one per test (the default allows only the default). */
 export const ATTACK_VARS = { LOBBY_NAMES: "atk-*" };
 
 export const freshLobby = (rt: Runtime) => `${rt.wsUrl}?lobby=atk-${crypto.randomUUID()}`;
 
-/**
- * Answers the server's proof-of-reading check, as every client that reads does: the text line `… type ok <token> …`
- * with `ok <token>`, the JSON `{"type":"check","token":…}` with `{"type":"checked","token":…}`.
- */
 /** A text line that is a check (see public/wire/text.js), which a reading client answers. */
 export const isCheck = (text: string) => readLine(text)?.sentence === "check";
 
+/** Answers the server's proof-of-reading checks in a frame of either dialect, as every client that reads does. */
 export function answerChecks(text: string, client: RawClient): void {
-  if (text.startsWith("{")) {
-    if (!text.includes('"check"')) return;
-    try {
-      const e = JSON.parse(text) as { type?: string; token?: string };
-      if (e.type === "check") void client.sendText(JSON.stringify({ type: "checked", token: e.token }));
-    } catch {
-      // not JSON after all
-    }
-    return;
-  }
-  for (const line of text.split("\n")) {
-    const read = readLine(line);
-    if (read?.sentence === "check") void client.sendText(`/ok ${read.fields.token}`);
+  const dialect = text.startsWith("{") ? "json" : "text";
+  for (const ev of decode(text, dialect)) {
+    if (ev.type === "check") void client.sendText(encode({ type: "checked", token: ev.token }, dialect));
   }
 }
 
