@@ -28,10 +28,13 @@ export class Lobby extends DurableObject<Env> {
   private readonly sockets: Sockets;
   private readonly presence: Presence<Conn>;
   private readonly keepalive: Keepalive;
-  private state: State;
+  /** The whole lobby, rebuilt from every socket and from storage: at once when needed, not at every wake (`state`). */
+  private loaded: State | null = null;
   /** Steps that changed something: a socket's cached route is good while this has not moved. */
   private steps = 0;
   private alarmAt: number | null = null;
+  /** The lobby's own next timer, while an earlier alarm set before a rebuild only hands heartbeats back. */
+  private lobbyAlarmAt: number | null | undefined;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
@@ -40,28 +43,47 @@ export class Lobby extends DurableObject<Env> {
     this.presence = new Presence(this.config.presenceIntervalMs);
     this.keepalive = new Keepalive(ctx, this.config);
     this.store = new Store(ctx.storage.sql);
-    const now = Date.now();
-    const live: Attachment[] = [];
-    for (const ws of ctx.getWebSockets()) {
-      const att = ws.deserializeAttachment() as Attachment | null;
-      if (!att) continue;
-      this.sockets.track(ws, att);
-      if (att.gone) continue;
-      live.push(att);
-      this.keepalive.watch(att.heardAt);
-    }
-    const { links, aways } = this.store.load();
-    const { state, result } = rebuild(live, links, aways, now, this.config);
-    this.state = state;
-    if (this.sockets.size > 0) console.log(`Lobby woke: ${live.length} sockets, ${state.users.size} users, ${state.requests.size} pending requests`);
+    // A wake does no more than this: most wakes are a chat line, which goes to the partner without the rest of
+    // the lobby (webSocketMessage). Reading 30,000 sockets' attachments would take a third of a second.
     void ctx.blockConcurrencyWhile(async () => {
       this.alarmAt = await ctx.storage.getAlarm();
-      this.apply(result, now);
-      this.schedule(now);
     });
   }
 
+  /**
+   * The lobby's state, rebuilt on first use after a wake: who is logged in where from the sockets' attachments,
+   * links and users who are away from storage.
+   */
+  private get state(): State {
+    return this.loaded ?? this.rebuild(Date.now());
+  }
+
+  private rebuild(now: number): State {
+    const live: Attachment[] = [];
+    for (const ws of this.ctx.getWebSockets()) {
+      const conn = this.sockets.track(ws);
+      if (!conn || conn.att.gone) continue;
+      live.push(conn.att);
+      this.keepalive.watch(conn.att.heardAt);
+    }
+    const { links, aways } = this.store.load();
+    const { state, result } = rebuild(live, links, aways, now, this.config);
+    this.loaded = state;
+    this.lobbyAlarmAt = undefined;
+    this.steps++;
+    if (this.sockets.size > 0) console.log(`Lobby rebuilt: ${live.length} sockets, ${state.users.size} users, ${state.requests.size} pending requests`);
+    this.apply(result, now);
+    this.schedule(now);
+    return state;
+  }
+
+  /** The socket's bookkeeping; before a rebuild, read from the socket alone. */
+  private connOf(ws: WebSocket): Conn | undefined {
+    return this.loaded ? this.sockets.of(ws) : this.sockets.adopt(ws);
+  }
+
   override async fetch(request: Request): Promise<Response> {
+    void this.state; // the caps count every socket
     const ip = request.headers.get("CF-Connecting-IP");
     // Refused before it is accepted: an accepted socket costs memory until its client lets it go. A browser's
     // WebSocket cannot read why, so the page asks at /ws/admission.
@@ -71,9 +93,9 @@ export class Lobby extends DurableObject<Env> {
     if (refusal) return new Response(`${refusal.reason}\n`, { status: refusal.status, headers: { "Retry-After": "60" } });
     const json = (request.headers.get("Sec-WebSocket-Protocol") ?? "").split(",").some((p) => p.trim() === JSON_SUBPROTOCOL);
     const { 0: client, 1: server } = new WebSocketPair();
-    this.ctx.acceptWebSocket(server);
     const now = Date.now();
     const att: Attachment = { sid: crypto.randomUUID(), dialect: json ? "json" : "text", key: null, awaitingTarget: false, heardAt: now, ip };
+    this.ctx.acceptWebSocket(server, [att.sid]); // tagged: a woken Lobby finds a partner's socket by its sid
     this.sockets.track(server, att);
     this.keepalive.watch(now);
     // A JSON client may resume its session after a drop; a text one leaves when its socket does (RULES.md, R18).
@@ -83,7 +105,7 @@ export class Lobby extends DurableObject<Env> {
   }
 
   override async webSocketMessage(ws: WebSocket, frame: string | ArrayBuffer): Promise<void> {
-    const conn = this.sockets.of(ws);
+    const conn = this.connOf(ws);
     if (!conn || conn.att.gone) return;
     const now = Date.now();
     try {
@@ -145,7 +167,18 @@ export class Lobby extends DurableObject<Env> {
   }
 
   override async alarm(): Promise<void> {
-    this.runTimers(Date.now());
+    const now = Date.now();
+    const lobbyAt = this.lobbyAlarmAt;
+    if (!this.loaded && lobbyAt !== undefined && (lobbyAt === null || now < lobbyAt)) {
+      // Only the heartbeat hand-over is due: no rebuild. Then the lobby's own timer again, unless the talk goes on.
+      this.keepalive.tick(now);
+      const quiet = this.keepalive.quietDue();
+      if (quiet !== null && (lobbyAt === null || quiet < lobbyAt)) this.alarmAt = quiet;
+      else [this.alarmAt, this.lobbyAlarmAt] = [lobbyAt, undefined];
+      if (this.alarmAt !== null) void this.ctx.storage.setAlarm(this.alarmAt);
+      return;
+    }
+    this.runTimers(now);
   }
 
   /** Expire due requests, push presence, close silent sockets, and set the next alarm. Public so tests can move the clock. */
@@ -159,6 +192,7 @@ export class Lobby extends DurableObject<Env> {
 
   /** The socket's close (or error) event: it leaves, and only now does it stop counting toward the caps. */
   private closed(ws: WebSocket): void {
+    void this.state; // a rebuild finds the closing socket too: it is still there during its own close event
     const conn = this.sockets.release(ws);
     // However it ended (a close frame, a drop, an error), its user may come back and resume.
     if (conn) this.run({ type: "gone", sid: conn.att.sid, resumable: true }, Date.now());
@@ -217,11 +251,53 @@ export class Lobby extends DurableObject<Env> {
 
   private routeOf(conn: Conn): Route<Conn> | null {
     if (conn.routeAt === this.steps) return conn.route ?? null;
-    const route = chatRoute(this.state, conn.att.sid);
-    const to = route ? this.sockets.get(route.to) : undefined;
-    conn.route = route && to ? { to, toDialect: to.att.dialect, from: route.from } : null;
+    if (this.loaded) {
+      const route = chatRoute(this.loaded, conn.att.sid);
+      const to = route ? this.sockets.get(route.to) : undefined;
+      conn.route = route && to ? { to, toDialect: to.att.dialect, from: route.from } : null;
+    } else conn.route = this.sleepyRoute(conn);
     conn.routeAt = this.steps;
     return conn.route;
+  }
+
+  /**
+   * Before a rebuild: the route both attachments agree on (each names the other's socket), or null, and the
+   * line takes the general path, which rebuilds. A partner who left or went away has no such attachment.
+   */
+  private sleepyRoute(conn: Conn): Route<Conn> | null {
+    const { to, name } = conn.att;
+    const ws = to && name ? this.ctx.getWebSockets(to)[0] : undefined;
+    const partner = ws ? this.sockets.adopt(ws) : undefined;
+    if (!partner || partner.att.gone || partner.att.to !== conn.att.sid || !partner.att.key) return null;
+    return { to: partner, toDialect: partner.att.dialect, from: name! };
+  }
+
+  /**
+   * Keep in each attachment where its chat lines go (`Attachment.to`), for the sockets a step may have rerouted:
+   * the sessions and users it changed, and their partners.
+   */
+  private saveRoutes(state: State, dirty: StepResult["dirty"]): void {
+    const sids = new Set(dirty.sessions);
+    const keys = new Set([...dirty.users, ...dirty.away, ...dirty.links]);
+    for (const sid of dirty.sessions) {
+      const key = state.sessions.get(sid)?.key;
+      if (key) keys.add(key);
+    }
+    for (const key of keys) {
+      const user = state.users.get(key);
+      const partner = user?.peer ? state.users.get(user.peer) : undefined;
+      if (user?.sid) sids.add(user.sid);
+      if (partner?.sid) sids.add(partner.sid);
+    }
+    for (const sid of sids) {
+      const conn = this.sockets.get(sid);
+      if (!conn || conn.att.gone) continue;
+      const to = chatRoute(state, sid)?.to;
+      if (conn.att.to === to) continue;
+      if (to) conn.att.to = to;
+      else delete conn.att.to;
+      this.sockets.save(conn);
+    }
   }
 
   private run(input: Input, now: number): void {
@@ -230,6 +306,8 @@ export class Lobby extends DurableObject<Env> {
 
   /** Send the effects, write what changed (attachments, rows), and note status changes for presence. */
   private apply({ effects, dirty, touched }: StepResult, now: number): void {
+    const state = this.state;
+    const stepsBefore = this.steps;
     const stored = dirty.links.size > 0 || dirty.away.size > 0;
     if (stored || dirty.users.size > 0 || dirty.sessions.size > 0) this.steps++;
     for (const e of effects) {
@@ -256,6 +334,7 @@ export class Lobby extends DurableObject<Env> {
       Object.assign(conn.att, saved);
       this.sockets.save(conn);
     }
+    if (this.steps !== stepsBefore) this.saveRoutes(state, dirty);
     // Presence is collected only while a JSON client is there to hear it.
     for (const [key, name] of this.sockets.jsonCount > 0 ? touched : []) {
       this.presence.changed(key, { name, status: this.state.users.has(key) ? statusOf(this.state, key) : "offline" });
@@ -274,6 +353,15 @@ export class Lobby extends DurableObject<Env> {
 
   /** Set the alarm for the earliest timer. Between timer runs it only moves earlier; a timer run (`exact`) resets it. */
   private schedule(now: number, exact = false): void {
+    if (!this.loaded) {
+      // Not rebuilt: nothing changed but the heartbeat hand-over (keepalive.ts), and the alarm already set covers
+      // every other timer. It may only move earlier.
+      const quiet = this.keepalive.quietDue();
+      if (quiet === null || (this.alarmAt !== null && quiet >= this.alarmAt)) return;
+      this.lobbyAlarmAt ??= this.alarmAt;
+      void this.ctx.storage.setAlarm((this.alarmAt = quiet));
+      return;
+    }
     const want = nextAlarm(
       {
         requestDeadline: nextDeadline(this.state),

@@ -22,6 +22,12 @@ export interface Attachment extends SavedSession {
   ip: string | null;
   /** The socket has left: it never comes back as a user, however long its client ignores our close. */
   gone?: true;
+  /**
+   * Where its chat lines go: the partner's socket (its sid, which is also that socket's tag), while both are in a
+   * chat on a socket. A Lobby just woken from hibernation relays a chat line from this and the partner's
+   * attachment alone, without rebuilding the whole lobby (lobby.ts, `sleepyRoute`).
+   */
+  to?: string;
 }
 
 /** One accepted socket. Its buckets, unread count and route are memory only: a wake starts them afresh. */
@@ -34,6 +40,8 @@ export interface Conn {
   /** Where its chat lines go, as of the Lobby's step `routeAt` (a route changes only when a step changes something). */
   route?: Route<Conn> | null;
   routeAt?: number;
+  /** Found before the Lobby rebuilt (`adopt`): not yet counted toward the caps. */
+  adopted?: true;
 }
 
 export class Sockets {
@@ -49,13 +57,35 @@ export class Sockets {
     this.admission = new Admission(config);
   }
 
-  track(ws: WebSocket, att: Attachment): Conn {
+  /** A socket just accepted, or found at a rebuild (`att` read from it then): known, and counted toward the caps. */
+  track(ws: WebSocket, att?: Attachment): Conn | undefined {
+    const conn = att ? this.make(ws, att) : this.adopt(ws);
+    if (!conn) return undefined;
+    delete conn.adopted;
+    this.admission.opened(conn.addr);
+    if (!conn.att.gone && conn.att.dialect === "json") this.jsonCount++;
+    return conn;
+  }
+
+  /**
+   * A socket met before the Lobby rebuilt (a chat line that woke it, or its partner): known here, with its
+   * attachment, and counted toward the caps only when the rebuild tracks it.
+   */
+  adopt(ws: WebSocket): Conn | undefined {
+    const known = this.of(ws);
+    if (known) return known.adopted ? known : undefined;
+    const att = ws.deserializeAttachment() as Attachment | null;
+    if (!att) return undefined;
+    const conn = this.make(ws, att);
+    conn.adopted = true;
+    return conn;
+  }
+
+  private make(ws: WebSocket, att: Attachment): Conn {
     const buckets = { main: fullBucket(this.config, att.heardAt), typing: fullBucket(TYPING_LIMIT, att.heardAt) };
     const conn: Conn = { ws, att, addr: addressKey(att.ip), buckets, unread: noneUnread() };
     this.bySid.set(att.sid, conn);
     this.byWs.set(ws, conn);
-    this.admission.opened(conn.addr);
-    if (!att.gone && att.dialect === "json") this.jsonCount++;
     return conn;
   }
 

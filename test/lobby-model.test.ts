@@ -6,7 +6,8 @@ import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { DEFAULT_CONFIG } from "../src/config";
 import type { ServerEvent } from "../public/wire/protocol.js";
-import { type Input, emptyState, step } from "../src/rules";
+import type { Attachment } from "../src/lobby";
+import { type Input, type State, chatRoute, emptyState, step } from "../src/rules";
 import { asReceived, asTheLobby, freshLobby, lobbyStub, open } from "./support/lobby";
 import type { Peer } from "./support/peer";
 import { SLOTS, resolve, scenario } from "./support/scenarios";
@@ -18,6 +19,25 @@ async function nextEvent(peer: Peer): Promise<ServerEvent> {
     const event = await peer.json<ServerEvent>();
     if (event.type !== "presence") return event;
   }
+}
+
+/** Who each logged-in user's chat lines go to, by key, as the live sockets' attachments say (`Attachment.to`). */
+function routes(lobby: string): Promise<Record<string, string | null>> {
+  return runInDurableObject(lobbyStub(lobby), (_instance, state) => {
+    const atts = state.getWebSockets().map((ws) => ws.deserializeAttachment() as Attachment).filter((a) => a.key && !a.gone);
+    return Object.fromEntries(atts.map((a) => [a.key, atts.find((b) => b.sid === a.to)?.key ?? null]));
+  });
+}
+
+/** The same, as the rules say (chatRoute). */
+function modelRoutes(model: State): Record<string, string | null> {
+  const entries: [string, string | null][] = [];
+  for (const [sid, session] of model.sessions) {
+    if (!session.key) continue;
+    const to = chatRoute(model, sid)?.to;
+    entries.push([session.key, to ? (model.sessions.get(to)?.key ?? null) : null]);
+  }
+  return Object.fromEntries(entries);
 }
 
 describe("the Lobby over real sockets matches the pure rules", () => {
@@ -110,6 +130,8 @@ describe("the Lobby over real sockets matches the pure rules", () => {
         await peers.get(sid)!.waitClosed();
         peers.delete(sid);
       }
+      // Each socket's attachment routes chat lines where the rules do: a woken Lobby relays from it alone.
+      expect(await routes(lobby)).toEqual(modelRoutes(model));
     }
 
     // Nothing more arrived than the model said: a help round trip is the next event on every open socket.
