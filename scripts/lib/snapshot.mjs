@@ -11,7 +11,7 @@ import { join, resolve } from "node:path";
 export const ROOT = resolve(import.meta.dirname, "../..");
 
 /** What a worker is built from, laid out as in the repository: the real worker, and the bench's beside it. */
-const ENTRIES = ["public", "wrangler.toml", "tsconfig.json", "package.json", "bench/worker.ts", "bench/relay.ts", "bench/wrangler.toml"];
+const ENTRIES = ["public", "wrangler.toml", "tsconfig.json", "package.json", "bench/worker.ts", "bench/relay.ts", "bench/wrangler.toml", "bench/wake"];
 
 /**
  * @typedef {object} Snapshot
