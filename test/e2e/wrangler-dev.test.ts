@@ -1,7 +1,9 @@
 // The same Lobby under `wrangler dev`, over real loopback TCP: what a wscat user gets.
 
+import { spawn } from "node:child_process";
+import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type DevServer, startDevServer } from "../../scripts/dev-server.mjs";
+import { type DevServer, ROOT, startDevServer } from "../../scripts/dev-server.mjs";
 import { chatting, connect, login } from "./support.ts";
 
 let dev: DevServer;
@@ -97,5 +99,36 @@ describe("Parley under wrangler dev", () => {
     await peer.expect("username");
     peer.send("ping");
     await peer.expect(/^pong$/);
+  });
+
+  it("chats with wscat itself, the devDependency `npx wscat` runs offline", async () => {
+    const url = lobbyUrl();
+    const wscat = spawn(process.execPath, [join(ROOT, "node_modules/wscat/bin/wscat"), "--no-color", "-c", url], { stdio: ["pipe", "pipe", "pipe"] });
+    let out = "";
+    const seen = (text: string) =>
+      new Promise<void>((resolve, reject) => {
+        const check = () => out.includes(text) && (clearTimeout(timer), wscat.stdout.off("data", check), resolve());
+        const timer = setTimeout(() => reject(new Error(`wscat never printed ${JSON.stringify(text)}; it printed:\n${out}`)), 15_000);
+        wscat.stdout.on("data", check);
+        check();
+      });
+    wscat.stdout.on("data", (chunk: Buffer) => (out += chunk));
+    try {
+      await seen("Please enter a username:");
+      wscat.stdin.write("carol\n");
+      await seen("Welcome, carol!");
+      const bob = await login(url, "bob");
+      bob.send("connect carol");
+      await seen("bob is trying to connect with you (y/n)");
+      wscat.stdin.write("y\n");
+      await bob.until("You are now connected with carol");
+      bob.send("hi from bob");
+      await seen("bob: hi from bob");
+      wscat.stdin.write("exit\n");
+      await bob.until("carol has left the chat");
+      bob.close();
+    } finally {
+      wscat.kill();
+    }
   });
 });
