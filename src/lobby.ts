@@ -136,7 +136,9 @@ export class Lobby extends DurableObject<Env> {
       if (route && out !== null) return this.deliver(route.to, out, now);
       const action = conn.att.dialect === "json" ? parseAction(text) : parseText(text, inputMode(this.state, conn.att.sid, now));
       if (action.type === "checked") return this.checked(conn, action.token, now);
-      if (action.type === "login" && !conn.att.key && !this.sockets.admission.mayLogin(conn.addr, now)) return this.reply(conn, "too_many_logins", "too_many_logins", now);
+      // A resume is a login by credential: capped alike, or 128-bit guesses would go at the rate limit's pace.
+      const logsIn = action.type === "login" || action.type === "resume";
+      if (logsIn && !conn.att.key && !this.sockets.admission.mayLogin(conn.addr, now)) return this.reply(conn, "too_many_logins", "too_many_logins", now);
       // A silent socket holding the name wanted, or the person asked for, goes now (workerd#1187).
       const wanted = action.type === "login" ? action.name : action.type === "connect" ? action.to : undefined;
       if (wanted) this.reapHolderOf(wanted, now);

@@ -59,7 +59,7 @@ describe("surviving hibernation, eviction and restarts", () => {
     await dave.expect("carol is trying to connect with you (y/n)");
 
     // A deploy or crash: the object is reset and every socket is dropped (1006), with no close handler run.
-    await runInDurableObject(lobbyStub(lobby), (_instance, state) => state.abort("restart")).catch(() => {});
+    await runInDurableObject(lobbyStub(lobby), (_instance, state) => state.abort("a restart, simulated by lobby-restore.test.ts")).catch(() => {});
     for (const peer of [alice, bob, carol, dave]) expect((await peer.waitClosed()).code).toBe(1006);
 
     const again = await login(lobby, "alice");

@@ -89,4 +89,18 @@ describe("per-address caps (MAX_SOCKETS_PER_IP = 4, LOGINS_PER_MINUTE_PER_IP = 6
     other.send("alice");
     await other.expect("Welcome, alice!");
   });
+
+  it("counts resume attempts as logins, so credentials cannot be guessed faster than names are tried", async () => {
+    const lobby = freshLobby();
+    const from = { json: true, headers: { "CF-Connecting-IP": "203.0.113.10" } };
+    const guesser = await open(lobby, "guesser", from);
+    await guesser.event("ask_name");
+    for (let i = 0; i < 6; i++) {
+      guesser.send(JSON.stringify({ type: "resume", token: `guess-${i}`, seen: 0 }));
+      await guesser.event("resume_failed");
+      await guesser.event("ask_name");
+    }
+    guesser.send(JSON.stringify({ type: "resume", token: "guess-6", seen: 0 }));
+    expect(await guesser.event("error")).toMatchObject({ code: "too_many_logins" });
+  });
 });
