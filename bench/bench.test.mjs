@@ -1,6 +1,6 @@
 // @ts-check
 // The benchmark as a check, so that it keeps working: its verdict logic on made-up rows, and one tiny run end to
-// end (both targets, with and without deflate, and the probes), whose counts must hold what the README claims and
+// end (both targets, with and without deflate, and the probes), whose counts must hold what docs/PERFORMANCE.md claims and
 // feed the cost model.
 
 import { execFile } from "node:child_process";

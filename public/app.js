@@ -860,7 +860,7 @@ document.addEventListener("visibilitychange", () => {
 });
 addEventListener("online", () => link.retryNow());
 // Close with a close frame when the page goes away, so the partner hears at once and the name is free again
-// (Chrome can otherwise leave a closed tab's socket open; see workerd#1187 in the README).
+// (Chrome can otherwise leave a closed tab's socket open; see workerd#1187 in docs/DESIGN.md).
 addEventListener("pagehide", () => link.stop());
 addEventListener("pageshow", (e) => {
   if (!e.persisted) return;
