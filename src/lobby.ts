@@ -48,6 +48,8 @@ export class Lobby extends DurableObject<Env> {
     void ctx.blockConcurrencyWhile(async () => {
       this.alarmAt = await ctx.storage.getAlarm();
     });
+    // Operators (and the hibernation tests) see each wake; "Lobby rebuilt" follows only when a frame needs the lot.
+    console.log("Lobby woke");
   }
 
   /**

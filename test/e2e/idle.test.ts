@@ -39,8 +39,8 @@ it(`lets a lobby with ${USERS.toLocaleString("en-US")} idle users hibernate, and
   // Nothing woke it while it was idle (an alarm would have constructed it again, and said so)...
   expect(dev.output().slice(mark)).not.toMatch(/Lobby woke/);
 
-  // ...and it had been evicted: the next frame constructs it again, with every socket and user.
-  const woke = dev.waitForOutput(new RegExp(`Lobby woke: ${USERS} sockets, ${USERS} users, 0 pending requests`), { from: mark });
+  // ...and it had been evicted: the next frame constructs it again, and `list` rebuilds every socket and user.
+  const woke = dev.waitForOutput(new RegExp(`Lobby woke[^]*Lobby rebuilt: ${USERS} sockets, ${USERS} users, 0 pending requests`), { from: mark });
   users[0]!.send("list");
   expect(await woke).toBeTruthy();
   await users[0]!.expect(`${USERS} online:`);

@@ -52,7 +52,7 @@ it("lets no socket closed by the server come back as a user after the Lobby hibe
   for (let tries = 0; woke === null && tries < HIBERNATION_TRIES; tries++) {
     const mark = rt.output().length;
     await new Promise((r) => setTimeout(r, QUIET_MS)); // the idle period is the point of this test
-    const wake = rt.waitForOutput(/Lobby woke:[^\n]*/, { from: mark, timeoutMs: 3000 });
+    const wake = rt.waitForOutput(/Lobby woke[^]*?Lobby rebuilt:[^\n]*/, { from: mark, timeoutMs: 3000 });
     await partner.sendText("list");
     woke = await wake.catch(() => null);
   }
@@ -75,7 +75,7 @@ it("lets no socket closed by the server come back as a user after the Lobby hibe
 
   expect(ghostClose.code).toBe(1000);
   expect(zombieClose).toMatchObject({ code: 4000 });
-  expect(woke, "the Lobby never hibernated (no `Lobby woke:` after the quiet periods)").not.toBeNull();
+  expect(woke, "the Lobby never hibernated (no `Lobby woke` after the quiet periods)").not.toBeNull();
   // Only partner is online: neither departed socket was restored.
   expect(list.split("\n")[0]).toBe("1 online:");
   expect(again.ghost.result).toBe("welcome");
