@@ -40,72 +40,76 @@ export async function measureWake({ sizes = [1000, 10_000, 30_000], samples = 3,
   /** @type {WakeRow[]} */
   const rows = [];
   for (const n of sizes) {
-    const dev = await startDevServer({
-      runtime: "miniflare",
-      config: "bench/wake/wrangler.toml",
-      src,
-      flags,
-      // A lobby with a chat sweeps for silent sockets every HEARTBEAT_TIMEOUT_MS / 3 (15 s), and a sweep reads
-      // every socket: a wake of its own, which would leave the bench few idle windows. Measured apart (`list`).
-      vars: { ...LIFTED_LIMITS, MAX_SOCKETS_PER_LOBBY: String(n + 100), HEARTBEAT_TIMEOUT_MS: "3600000" },
-      logLevel: "warn",
-    });
-    try {
-      /** @param {string} path @param {string} kind */
-      const call = async (path, kind, query = "") => {
-        const res = await fetch(`${dev.url}${path}?kind=${kind}&name=n${n}${query}`, { method: "POST" });
-        const body = await res.text();
-        if (!res.ok) throw new Error(`${path} (${kind}): ${res.status} ${body}`);
-        return /** @type {{ ms: number }} */ (JSON.parse(body));
-      };
-      /**
-       * The probe's ms, once it found the object evicted: retried after a longer wait when it did not.
-       * @param {string} kind @param {string} path @param {string} [query]
-       */
-      const afterWake = async (kind, path, query) => {
+    /** @type {WakeRow} */
+    const row = { sockets: n, fillSecs: 0, echo: [], line: [], list: [], warm: [], lineRebuilt: false, echoKbPerSocket: 0, lobbyKbPerSocket: 0 };
+    // One runtime per object: every client socket is a JS object in the same isolate as the objects it talks to,
+    // and 60,000 of them at once outgrow it (workerd then resets the isolate, Holder and all).
+    for (const kind of /** @type {const} */ (["echo", "lobby"])) {
+      const dev = await startDevServer({
+        runtime: "miniflare",
+        config: "bench/wake/wrangler.toml",
+        src,
+        flags,
+        // A lobby with a chat sweeps for silent sockets every HEARTBEAT_TIMEOUT_MS / 3 (15 s), and a sweep reads
+        // every socket: a wake of its own, which would leave the bench few idle windows. Measured apart (`list`).
+        vars: { ...LIFTED_LIMITS, MAX_SOCKETS_PER_LOBBY: String(n + 100), HEARTBEAT_TIMEOUT_MS: "3600000" },
+        logLevel: "warn",
+      });
+      try {
+        /** @param {string} path */
+        const call = async (path, query = "") => {
+          const res = await fetch(`${dev.url}${path}?kind=${kind}&name=n${n}${query}`, { method: "POST" });
+          const body = await res.text();
+          if (!res.ok) throw new Error(`${path} (${kind}): ${res.status} ${body}`);
+          return /** @type {{ ms: number }} */ (JSON.parse(body));
+        };
         const who = kind === "echo" ? "Echo" : "Lobby";
-        for (let wait = kind === "echo" ? 11_000 : 14_000; wait < 40_000; wait += 4_000) {
-          await new Promise((r) => setTimeout(r, wait));
-          const from = dev.output().length;
-          const { ms } = await call(path, kind, query);
-          const woke = await dev.waitForOutput(new RegExp(`wake-bench: ${who} constructed`), { from, timeoutMs: 2_000 }).then(
-            () => true,
-            () => false,
-          );
-          if (woke) return { ms, rebuilt: /Lobby rebuilt/.test(dev.output().slice(from)) };
-          log(`wake ${n}: ${who} ${path} after ${wait / 1000} s idle found it awake; waiting longer`);
-        }
-        throw new Error(`the ${who} with ${n} sockets never hibernated`);
-      };
+        /**
+         * The probe's ms, once it found the object evicted: retried after a longer wait when it did not.
+         * @param {string} path @param {string} [query]
+         */
+        const afterWake = async (path, query) => {
+          for (let wait = kind === "echo" ? 11_000 : 14_000; wait < 40_000; wait += 4_000) {
+            await new Promise((r) => setTimeout(r, wait));
+            const from = dev.output().length;
+            const { ms } = await call(path, query);
+            const woke = await dev.waitForOutput(new RegExp(`wake-bench: ${who} constructed`), { from, timeoutMs: 2_000 }).then(
+              () => true,
+              () => false,
+            );
+            if (woke) return { ms, rebuilt: /Lobby rebuilt/.test(dev.output().slice(from)) };
+            log(`wake ${n}: ${who} ${path} after ${wait / 1000} s idle found it awake; waiting longer`);
+          }
+          throw new Error(`the ${who} with ${n} sockets never hibernated`);
+        };
 
-      const rss0 = dev.rss();
-      const echoFill = await call("/fill", "echo", `&n=${n}&pairs=${samples}`);
-      const rss1 = dev.rss();
-      log(`wake ${n}: echo filled in ${(echoFill.ms / 1000).toFixed(1)} s`);
-      const lobbyFill = await call("/fill", "lobby", `&n=${n}&pairs=${samples}`);
-      const rss2 = dev.rss();
-      log(`wake ${n}: lobby filled in ${(lobbyFill.ms / 1000).toFixed(1)} s`);
-      /** @type {WakeRow} */
-      const row = {
-        sockets: n, fillSecs: lobbyFill.ms / 1000, echo: [], line: [], list: [], warm: [], lineRebuilt: false,
-        echoKbPerSocket: (rss1 - rss0) / 1024 / n, lobbyKbPerSocket: (rss2 - rss1) / 1024 / n,
-      };
-      for (let s = 0; s < samples; s++) {
-        row.echo.push((await afterWake("echo", "/line", `&pair=${s}`)).ms);
-        const line = await afterWake("lobby", "/line", `&pair=${s}`);
-        row.line.push(line.ms);
-        row.lineRebuilt ||= line.rebuilt;
-        for (let w = 0; w < 5; w++) row.warm.push((await call("/line", "lobby", `&pair=${s}`)).ms);
-        if (s < 2) row.list.push((await afterWake("lobby", "/list")).ms);
-        log(`wake ${n}: sample ${s + 1}/${samples}: echo ${row.echo.at(-1)} ms, line ${line.ms} ms, list ${row.list.at(-1) ?? "–"} ms`);
+        const rss0 = dev.rss();
+        const fill = await call("/fill", `&n=${n}&pairs=${samples}`);
+        const kb = (dev.rss() - rss0) / 1024 / n;
+        log(`wake ${n}: ${who} filled in ${(fill.ms / 1000).toFixed(1)} s, ${kb.toFixed(0)} KB a socket`);
+        if (kind === "echo") row.echoKbPerSocket = kb;
+        else [row.lobbyKbPerSocket, row.fillSecs] = [kb, fill.ms / 1000];
+        for (let s = 0; s < samples; s++) {
+          if (kind === "echo") {
+            row.echo.push((await afterWake("/line", `&pair=${s}`)).ms);
+            log(`wake ${n}: echo sample ${s + 1}/${samples}: ${row.echo.at(-1)} ms`);
+            continue;
+          }
+          const line = await afterWake("/line", `&pair=${s}`);
+          row.line.push(line.ms);
+          row.lineRebuilt ||= line.rebuilt;
+          for (let w = 0; w < 5; w++) row.warm.push((await call("/line", `&pair=${s}`)).ms);
+          if (s < 2) row.list.push((await afterWake("/list")).ms);
+          log(`wake ${n}: Lobby sample ${s + 1}/${samples}: line ${line.ms} ms, list ${row.list.at(-1) ?? "–"} ms`);
+        }
+      } catch (err) {
+        console.error(dev.output().slice(-3000));
+        throw err;
+      } finally {
+        await dev.stop();
       }
-      rows.push(row);
-    } catch (err) {
-      console.error(dev.output().slice(-3000));
-      throw err;
-    } finally {
-      await dev.stop();
     }
+    rows.push(row);
   }
   const big = rows.at(-1);
   const met = rows.every((r) => median(r.line) <= 100 && !r.lineRebuilt);

@@ -98,6 +98,9 @@ export class Holder extends DurableObject<WakeEnv> {
     const ns = kind === "echo" ? this.env.ECHO : this.env.LOBBY;
     const stub = ns.get(ns.idFromName(name));
     try {
+      if (url.pathname !== "/fill" && this.clients.length === 0) {
+        return new Response("this Holder has no clients: the isolate was reset since /fill (out of memory?)", { status: 409 });
+      }
       switch (url.pathname) {
         case "/fill":
           return Response.json(await this.fill(kind, stub, Number(url.searchParams.get("n")), Number(url.searchParams.get("pairs") ?? 1)));
