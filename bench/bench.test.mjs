@@ -97,6 +97,7 @@ describe("npm run bench, end to end at 2 pairs", () => {
     const { flagged, unflagged } = report.compression;
     expect([flagged.plain.negotiated, flagged.browser.negotiated, unflagged.plain.negotiated]).toEqual(["", "", ""]);
     expect(unflagged.browser.negotiated).toContain("permessage-deflate");
+    expect(report.compression.refused).toBe(true);
     expect(report.compression.typicalBytes.deflated).toBeLessThan(report.compression.typicalBytes.plain);
 
     const { heartbeat, storage, rowsPerChat } = report.probes;

@@ -152,7 +152,9 @@ async function main() {
     // bench within two minutes.
     const side = { ...settings, reps: Math.min(3, settings.reps) };
     // Both clients of the compression runs relay as many lines, as many as a run where deflate is negotiated.
-    const compressing = { ...side, messages: (/** @type {number} */ size) => o.messages ?? Math.max(20, Math.round(10_000 / size)) };
+    // All the repetitions (runs of a second at 10,000 lines): a browser-like client refused deflate sends what a
+    // plain one does, and only enough runs tell that from the noise of a shared machine.
+    const compressing = { ...settings, messages: (/** @type {number} */ size) => o.messages ?? Math.max(20, Math.round(10_000 / size)) };
     const sideSize = Math.min(100, Math.max(...o.sizes));
     // Under wrangler dev its proxy negotiates compression with the client, whatever the worker's flags say.
     if (!o["no-compression"] && o.runtime === "miniflare") {
@@ -166,7 +168,7 @@ async function main() {
       const other = await compressionRuns(dev, compressing, sideSize, log);
       await dev.stop();
       const [flagged, unflagged] = deployed ? [asConfigured, other] : [other, asConfigured];
-      compression = { ...compressionReport({ flagged, unflagged, deployed, size: sideSize, dialect: o.dialect, reps: side.reps }), flagged, unflagged };
+      compression = { ...compressionReport({ flagged, unflagged, deployed, size: sideSize, dialect: o.dialect, reps: compressing.reps }), flagged, unflagged };
       dev = await start();
     }
     if (!o["no-probes"]) probes = await runProbes(dev, side, sideSize, PROBE_GRACE_MS, log);
@@ -212,7 +214,8 @@ async function main() {
     if (isolate) console.log(`\n${isolate.report}`);
     console.log(`\n${ratioLine(verdict)}`);
   }
-  process.exitCode = verdict.missed.length || (compression && !compression.met) ? 1 : 0;
+  // Deflate negotiated despite the flag fails the bench; the rate ratio is reported, as the worst cell is.
+  process.exitCode = verdict.missed.length || (compression && !compression.refused) ? 1 : 0;
 }
 
 main().catch((err) => {
