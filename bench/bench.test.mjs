@@ -1,7 +1,7 @@
 // @ts-check
 // The benchmark as a check, so that it keeps working: its verdict logic on made-up rows, and one tiny run end to
-// end (both targets, with and without deflate, and the probes), whose counts must hold what docs/PERFORMANCE.md claims and
-// feed the cost model.
+// end (both targets, with and without deflate, the compression decision and the probes), whose counts must hold what
+// docs/PERFORMANCE.md claims and feed the cost model.
 
 import { execFile } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
@@ -70,7 +70,7 @@ describe("pooled percentiles", () => {
 });
 
 describe("npm run bench, end to end at 2 pairs", () => {
-  it("relays everything in order, a heartbeat never wakes the Lobby, and a chat line writes nothing", async () => {
+  it("relays everything in order, refuses deflate as wrangler.toml says, never wakes the Lobby for a heartbeat, and a chat writes 3 rows", async () => {
     const args = ["--sizes", "2", "--reps", "1", "--messages", "20", "--no-profile", "--json"];
     const { code, stdout, stderr } = await new Promise((resolve) => {
       execFile(process.execPath, [join(ROOT, "bench/run.mjs"), ...args], { cwd: ROOT, maxBuffer: 64 << 20 }, (err, out, errOut) =>
@@ -80,6 +80,7 @@ describe("npm run bench, end to end at 2 pairs", () => {
     // 1 is a missed ratio, which one run at 2 pairs can miss by chance; 2 is a crash.
     expect(code, stderr).toBeLessThan(2);
     const report = JSON.parse(stdout);
+    expect(report.flags).toContain("no_web_socket_compression");
 
     /** @type {import("./measure.mjs").Row[]} */
     const rows = report.rows;
@@ -89,16 +90,26 @@ describe("npm run bench, end to end at 2 pairs", () => {
       expect(r.reordered, `${r.target} reordered`).toBe(0);
       expect(r.rate).toBeGreaterThan(0);
       expect(r.logins).toBeGreaterThan(0);
-      if (r.deflate) expect(r.negotiated).toContain("permessage-deflate");
+      // Offered by the client, refused by the runtime (wrangler.toml's no_web_socket_compression).
+      expect(r.negotiated).toBe("");
     }
+    // The compression decision: the same clients in a runtime without the flag get deflate.
+    const { flagged, unflagged } = report.compression;
+    expect([flagged.plain.negotiated, flagged.browser.negotiated, unflagged.plain.negotiated]).toEqual(["", "", ""]);
+    expect(unflagged.browser.negotiated).toContain("permessage-deflate");
+    expect(report.compression.refused).toBe(true);
+    expect(report.compression.typicalBytes.deflated).toBeLessThan(report.compression.typicalBytes.plain);
 
-    const { heartbeat, storage } = report.probes;
+    const { heartbeat, storage, rowsPerChat } = report.probes;
     expect(heartbeat).toMatchObject({ pings: 1000, pongs: 1000, otherReplies: 0, callsForPings: 0, callsForControl: 1 });
-    /** @param {string} op */
-    const per = (op) => storage.find((/** @type {{ op: string }} */ s) => s.op === op);
-    expect(per("chat line")).toMatchObject({ writeStatements: 0, rowsWritten: 0, alarms: 0, messages: per("chat line").count });
-    expect(per("login")).toMatchObject({ writeStatements: 0, rowsWritten: 0 });
-    expect(per("pairing (connect + y)").writeStatements).toBeGreaterThan(0);
+    for (const dialect of ["text", "json"]) {
+      /** @param {string} op */
+      const per = (op) => storage[dialect].find((/** @type {{ op: string }} */ s) => s.op === op);
+      expect(per("chat line")).toMatchObject({ writeStatements: 0, rowsWritten: 0, alarms: 0, messages: per("chat line").count });
+      expect(per("login")).toMatchObject({ writeStatements: 0, rowsWritten: 0 });
+      expect(per("request (connect)").rowsWritten).toBe(per("request (connect)").count);
+      expect(rowsPerChat[dialect], dialect).toBe(3);
+    }
 
     // The cost model prices what this very run counted.
     const dir = mkdtempSync(join(tmpdir(), "parley-bench-test-"));
@@ -109,13 +120,11 @@ describe("npm run bench, end to end at 2 pairs", () => {
           err ? reject(err) : resolve(out),
         );
       });
-      const rowsPer = (/** @type {string} */ op) => per(op).rowsWritten / per(op).count;
       expect(cost).toContain("counts measured by the bench");
-      expect(cost).toContain(
-        `${rowsPer("pairing (connect + y)")} per pairing, ${rowsPer("exit")} per exit, 0 per login; 0 per line`,
-      );
+      expect(cost).toContain("3 per chat from request to exit, 0 per login; 0 per line");
+      expect(cost).toContain("per web user who leaves: 2 rows");
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
-  }, 180_000);
+  }, 240_000);
 });

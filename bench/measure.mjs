@@ -105,6 +105,7 @@ async function timedLogins(dev, s, target, room, n, deflate, prefix) {
  * @returns {Promise<Session>}
  */
 export async function openSession(dev, s, target, size, deflate) {
+  deflate = target.offersDeflate ?? deflate;
   const room = `${target.label.replace(/\W+/g, "").toLowerCase()}-${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 8)}`;
   // One login and departure first: the object is constructed (and the Lobby's tables created) before anything is
   // timed, as in production, where the one lobby lives long and logins do not pay for its creation.
@@ -237,7 +238,7 @@ export async function measure(dev, s, targets, size, deflate, log) {
   const warmUp = async (target) => {
     const session = /** @type {Session} */ (of(target).session);
     // As long as a timed run: a quarter of one left the Lobby's first timed run ~10% slower than its others.
-    await relayFlow(target, session.pairs, { messages: s.messages(size, deflate), window: s.window, bytes: s.bytes });
+    await relayFlow(target, session.pairs, { messages: s.messages(size, session.deflate), window: s.window, bytes: s.bytes });
   };
   /** @param {Target} target @param {number} rep */
   const run = async (target, rep) => {
@@ -282,7 +283,7 @@ export async function measure(dev, s, targets, size, deflate, log) {
     return {
       target: target.label,
       size,
-      deflate,
+      deflate: target.offersDeflate ?? deflate,
       negotiated: r.negotiated,
       together,
       logins: median(r.logins),
@@ -299,7 +300,7 @@ export async function measure(dev, s, targets, size, deflate, log) {
       runtimeUsPerMsg: median(r.runs.map((x) => x.runtimeUsPerMsg)),
       proxyUsPerMsg: median(r.runs.map((x) => x.proxyUsPerMsg)),
       clientUsPerMsg: median(r.runs.map((x) => x.clientUsPerMsg)),
-      messages: s.messages(size, deflate),
+      messages: s.messages(size, target.offersDeflate ?? deflate),
     };
   });
 }

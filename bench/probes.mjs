@@ -1,16 +1,16 @@
 // @ts-check
 // Probes that count rather than time, through the bench worker's instrumented ProbeLobby, and two comparisons:
 //   heartbeat   1000 `ping`s from one socket are answered `pong` without one webSocketMessage call
-//   storage     SQLite writes (statements and SQLite's rowsWritten), alarms and attachment writes per operation
-//   extensions  a deflate-offering client against the Lobby with Sec-WebSocket-Extensions forwarded or stripped
+//   storage     SQLite writes (statements and SQLite's rowsWritten), alarms and attachment writes per operation,
+//               for each dialect, and per chat from request to exit
 //   no writes   logins and pairings of the Lobby, of the Lobby with its SQLite writes dropped, and of the Relay
 
 import { performance } from "node:perf_hooks";
 import { PING } from "../public/wire/protocol.js";
-import { Client, closeAll } from "../scripts/lib/client.mjs";
+import { Client, closeAll, pairUp } from "../scripts/lib/client.mjs";
 import { fmt, median, table, times } from "../scripts/lib/figures.mjs";
-import { loginBatch, measure, openSession } from "./measure.mjs";
-import { lobbyTarget, loginAll, pairAll, relayTarget } from "./targets.mjs";
+import { loginBatch, openSession } from "./measure.mjs";
+import { lobbyTarget, loginAll, relayTarget } from "./targets.mjs";
 
 /** @typedef {import("../scripts/dev-server.mjs").DevServer} DevServer */
 
@@ -82,47 +82,88 @@ async function heartbeat(dev) {
 }
 
 /**
- * Counts through ProbeLobby while 2×pairs users log in, pair, chat, exit and close, in a fresh lobby.
+ * @typedef {{ op: string, count: number } & ReturnType<typeof delta>} StorageRow  what `count` operations cost in all
+ */
+
+/**
+ * Counts through ProbeLobby while 2×pairs users log in, and each pair asks, accepts, chats, exits, and closes its
+ * sockets, in a fresh lobby. One pair goes through a whole chat first, uncounted: a lobby lives long, and the tables
+ * its first request creates (4 rows in sqlite_master, once) are no chat's (that first chat is reported on its own).
+ * A JSON client's socket that closes leaves its user away for RESUME_GRACE_MS (it may resume): an away row, and
+ * deleting it when the window ends, which the probe waits for.
  * @param {DevServer} dev
+ * @param {"text" | "json"} dialect
  * @param {number} pairs
  * @param {number} lines  per pair
+ * @param {number} graceMs  RESUME_GRACE_MS of the runtime
+ * @returns {Promise<StorageRow[]>}
  */
-async function storage(dev, pairs, lines) {
-  const lobby = fresh("storage");
-  const target = lobbyTarget("text", "probe");
-  const s0 = await stats(dev, lobby);
-  const { clients } = await loginAll(target, { base: dev.wsUrl, room: lobby, n: 2 * pairs, deflate: false, concurrency: 8 });
+export async function storage(dev, dialect, pairs, lines, graceMs) {
+  const lobby = fresh(`storage-${dialect}`);
+  const target = lobbyTarget(dialect, "probe");
+  const base = dev.wsUrl;
+  const first = await loginAll(target, { base, room: lobby, n: 2, deflate: false, concurrency: 2, prefix: "first" });
+  const [fa, fb] = /** @type {[Client, Client]} */ (first.clients);
+  const sFirst = await stats(dev, lobby);
+  await pairUp(fa, fb);
+  await exit(fa, fb);
+  const sFirstDone = await stats(dev, lobby);
+  const { clients } = await loginAll(target, { base, room: lobby, n: 2 * pairs, deflate: false, concurrency: 8 });
+  /** @type {import("./targets.mjs").Pair[]} */
+  const pairsOf = [];
+  for (let i = 0; i + 1 < clients.length; i += 2) pairsOf.push({ from: /** @type {Client} */ (clients[i]), to: /** @type {Client} */ (clients[i + 1]) });
   try {
     const s1 = await stats(dev, lobby);
-    const paired = await pairAll(target, clients, 8);
+    for (const { from, to } of pairsOf) {
+      from.send({ type: "connect", to: to.name });
+      await to.next((e) => e.type === "incoming_request" && e.from === from.name, `request from ${from.name}`);
+    }
     const s2 = await stats(dev, lobby);
-    for (const { from, to } of paired.pairs) {
+    for (const { from, to } of pairsOf) {
+      to.send({ type: "answer", accept: true });
+      await from.next((e) => e.type === "connected" && e.with === to.name, `connected with ${to.name}`);
+    }
+    const s3 = await stats(dev, lobby);
+    for (const { from, to } of pairsOf) {
       for (let i = 0; i < lines; i++) {
         from.send({ type: "say", text: `line ${i}` });
         await to.next((e) => e.type === "message" && e.from === from.name && e.text === `line ${i}`, `line ${i}`);
       }
     }
-    const s3 = await stats(dev, lobby);
-    for (const { from, to } of paired.pairs) {
-      from.send({ type: "exit" });
-      await Promise.all([
-        from.next((e) => e.type === "you_left", "you left"),
-        to.next((e) => e.type === "partner_left" && e.name === from.name && e.reason === "exit", "partner left"),
-      ]);
-    }
     const s4 = await stats(dev, lobby);
-    await closeAll(clients);
+    for (const { from, to } of pairsOf) await exit(from, to);
     const s5 = await stats(dev, lobby);
-    return [
-      { op: "login", count: 2 * pairs, ...delta(s0, s1) },
-      { op: "pairing (connect + y)", count: pairs, ...delta(s1, s2) },
-      { op: "chat line", count: pairs * lines, ...delta(s2, s3) },
-      { op: "exit", count: pairs, ...delta(s3, s4) },
-      { op: "departure (close)", count: 2 * pairs, ...delta(s4, s5) },
+    await closeAll([...clients, fa, fb]);
+    const s6 = await stats(dev, lobby);
+    /** @type {StorageRow[]} */
+    const rows = [
+      { op: "login", count: 2 * pairs, ...delta(sFirstDone, s1) },
+      { op: "request (connect)", count: pairs, ...delta(s1, s2) },
+      { op: "accept (y)", count: pairs, ...delta(s2, s3) },
+      { op: "chat line", count: pairs * lines, ...delta(s3, s4) },
+      { op: "exit", count: pairs, ...delta(s4, s5) },
+      { op: "chat (request to exit)", count: pairs, ...delta(s1, s5) },
+      { op: "first chat of a new lobby", count: 1, ...delta(sFirst, sFirstDone) },
+      { op: "departure (close)", count: 2 * pairs + 2, ...delta(s5, s6) },
     ];
+    if (dialect === "json" && graceMs > 0) {
+      // Every user who closed is away until its window ends; then its row goes.
+      await new Promise((r) => setTimeout(r, graceMs + 2000));
+      rows.push({ op: "away window ends", count: 2 * pairs + 2, ...delta(s6, await stats(dev, lobby)) });
+    }
+    return rows;
   } finally {
-    await closeAll(clients);
+    await closeAll([...clients, fa, fb]);
   }
+}
+
+/** `from` leaves the chat with `to`; both hear so. @param {Client} from @param {Client} to */
+async function exit(from, to) {
+  from.send({ type: "exit" });
+  await Promise.all([
+    from.next((e) => e.type === "you_left", "you left"),
+    to.next((e) => e.type === "partner_left" && e.name === from.name && e.reason === "exit", "partner left"),
+  ]);
 }
 
 /**
@@ -157,70 +198,54 @@ async function noWrites(dev, s, size, log) {
  * @param {DevServer} dev
  * @param {import("./measure.mjs").Settings} s
  * @param {number} size  pairs for the comparisons
+ * @param {number} graceMs  RESUME_GRACE_MS of the runtime
  * @param {(line: string) => void} log
  */
-export async function runProbes(dev, s, size, log) {
+export async function runProbes(dev, s, size, graceMs, log) {
   log("probes: heartbeat");
   const hb = await heartbeat(dev);
   log("probes: storage writes per operation");
-  const st = await storage(dev, 10, 10);
-  log("probes: Sec-WebSocket-Extensions forwarded vs stripped (deflate-offering client)");
-  const ext = await measure(dev, s, [lobbyTarget(s.dialect), lobbyTarget(s.dialect, "lobby-strip")], size, true, log);
+  /** @type {Record<"text" | "json", StorageRow[]>} */
+  const st = { text: await storage(dev, "text", 10, 10, graceMs), json: await storage(dev, "json", 10, 10, graceMs) };
   log("probes: storage share of logins and pairings");
   const nw = await noWrites(dev, s, size, log);
+  const perChat = (/** @type {StorageRow[]} */ rows) => {
+    const chat = rows.find((r) => r.op === "chat (request to exit)");
+    return chat ? chat.rowsWritten / chat.count : NaN;
+  };
 
-  const [forwarded, stripped] = ext;
   const lines = [
     `(a) Heartbeat: ${hb.pings} pings from one logged-in socket → ${hb.pongs} pongs (${hb.otherReplies} other replies) ` +
       `in ${(hb.secs * 1000).toFixed(0)} ms; Lobby.webSocketMessage calls during them: ${hb.callsForPings} ` +
       `(control: one "list" afterwards → ${hb.callsForControl} call).`,
     "",
     "(b) Storage per operation, counted in ProbeLobby (bench/worker.ts wraps ctx.storage.sql.exec, setAlarm and",
-    "    acceptWebSocket before the Lobby's constructor runs; rows written = SQLite's cursor.rowsWritten, which",
-    "    counts the primary-key index entry as well, so an INSERT OR REPLACE of one row reports 2):",
+    "    acceptWebSocket before the Lobby's constructor runs; rows written = the sum of SQLite's cursor.rowsWritten",
+    "    over every statement, which is what Cloudflare bills: a CREATE TABLE writes 2 rows of sqlite_master).",
+    `    10 pairs in a fresh lobby, 10 lines each; a JSON client that closes is away for RESUME_GRACE_MS (${graceMs} ms here):`,
     table(
-      ["operation", "count", "SQL writes/op", "rows written/op", "setAlarm/op", "attachment writes/op", "webSocketMessage/op"],
-      st.map((r) => [
-        r.op,
-        r.count,
-        (r.writeStatements / r.count).toFixed(2),
-        (r.rowsWritten / r.count).toFixed(2),
-        (r.alarms / r.count).toFixed(2),
-        (r.attachments / r.count).toFixed(2),
-        (r.messages / r.count).toFixed(2),
-      ]),
+      ["dialect", "operation", "count", "SQL writes/op", "rows written/op", "setAlarm/op", "attachment writes/op", "webSocketMessage/op"],
+      (/** @type {const} */ (["text", "json"])).flatMap((dialect) =>
+        st[dialect].map((r) => [
+          dialect,
+          r.op,
+          r.count,
+          (r.writeStatements / r.count).toFixed(2),
+          (r.rowsWritten / r.count).toFixed(2),
+          (r.alarms / r.count).toFixed(2),
+          (r.attachments / r.count).toFixed(2),
+          (r.messages / r.count).toFixed(2),
+        ]),
+      ),
+      2,
     ),
+    `    rows written per chat, request to exit: ${perChat(st.text).toFixed(2)} (text), ${perChat(st.json).toFixed(2)} (json; target ≤ 3)`,
     "",
-    `(c) Sec-WebSocket-Extensions, ${size} pairs, deflate-offering client, ${s.dialect} dialect, medians of ${s.reps} runs:`,
-    table(
-      ["route", "negotiated", "msgs/s", "p50 ms", "p99 ms", "rx B/msg", "runtime µs/msg", "lost", "reordered"],
-      ext.map((r) => [
-        r.target === "Lobby" ? "header forwarded" : "header stripped",
-        r.negotiated || "none",
-        fmt(r.rate),
-        r.p50.toFixed(1),
-        r.p99.toFixed(1),
-        r.rxBytesPerMsg.toFixed(1),
-        r.runtimeUsPerMsg.toFixed(1),
-        r.lost,
-        r.reordered,
-      ]),
-    ),
-    forwarded && stripped
-      ? `    stripped/forwarded: msgs/s ${times(stripped.rate / forwarded.rate)}, p99 ${times(stripped.p99 / forwarded.p99)}, ` +
-        `runtime CPU ${times(stripped.runtimeUsPerMsg / forwarded.runtimeUsPerMsg)}; compression ` +
-        (stripped.negotiated && forwarded.negotiated
-          ? "was negotiated either way: the runtime settles it with the client before the Lobby sees the request"
-          : stripped.negotiated === forwarded.negotiated
-            ? "was refused either way"
-            : "differs between the routes")
-      : "",
-    "",
-    `(d) What storage costs a login and a pairing, ${size} pairs, no deflate, medians of ${s.reps} fresh sessions:`,
+    `(c) What storage costs a login and a pairing, ${size} pairs, no deflate, medians of ${s.reps} fresh sessions:`,
     table(
       ["target", "logins/s", "pairings/s", "logins/s per run"],
       nw.map((r) => [r.target, fmt(r.logins), fmt(r.pairings), r.loginRuns.join(" ")]),
     ),
   ];
-  return { heartbeat: hb, storage: st, extensions: ext, noWrites: nw, report: lines.join("\n") };
+  return { heartbeat: hb, storage: st, rowsPerChat: { text: perChat(st.text), json: perChat(st.json) }, noWrites: nw, report: lines.join("\n") };
 }

@@ -2,8 +2,10 @@
 // @ts-check
 // `npm run bench`: the real Lobby against a zero-logic Relay (bench/relay.ts), side by side in one workerd
 // (Miniflare directly, or `wrangler dev`: see scripts/dev-server.mjs), for logins, pairings and relayed chat lines,
-// without and with permessage-deflate; then probes (heartbeats, storage writes per operation,
-// Sec-WebSocket-Extensions) and a profile of the isolate during relay runs (bench/inspector.mjs).
+// with clients that do not and that do offer permessage-deflate (refused: the bench worker gets wrangler.toml's
+// compatibility flags); then the compression decision (bench/compression.mjs: a browser-like client in a runtime
+// with and without no_web_socket_compression), probes (heartbeats, storage rows per operation and per chat) and a
+// profile of the isolate during relay runs (bench/inspector.mjs).
 // The last line holds the Lobby/Relay ratios against the targets; the exit code is 1 when one is missed.
 //
 //   npm run bench
@@ -12,9 +14,10 @@
 //   npm run bench -- --json
 
 import { performance } from "node:perf_hooks";
-import { LIFTED_LIMITS, RUNTIMES, snapshot, startDevServer } from "../scripts/dev-server.mjs";
+import { LIFTED_LIMITS, RUNTIMES, configFlags, snapshot, startDevServer } from "../scripts/dev-server.mjs";
 import { list, oneOf, readArgs, text, whole } from "../scripts/lib/args.mjs";
 import { fmt, table, times } from "../scripts/lib/figures.mjs";
+import { NO_COMPRESSION, compressionReport, compressionRuns } from "./compression.mjs";
 import { runIsolateProfile } from "./inspector.mjs";
 import { measure } from "./measure.mjs";
 import { runProbes } from "./probes.mjs";
@@ -25,7 +28,7 @@ const o = readArgs("npm run bench -- [options]", {
   sizes: { arg: "10,100,1000", help: "pair counts (each size logs in 2×size users per target)", default: "10,100,1000", read: list(whole()) },
   messages: {
     arg: "M",
-    help: "lines each requester sends per run (default: 40,000 lines per run in all, 10,000 with\ndeflate, which relays about a quarter as fast; at least 20 per requester)",
+    help: "lines each requester sends per run (default: 40,000 lines per run in all, 10,000 where\ndeflate is negotiated, which relays about a quarter as fast; at least 20 per requester)",
     read: whole(),
   },
   window: { arg: "W", help: "lines in flight per requester", default: "8", read: whole() },
@@ -45,10 +48,11 @@ const o = readArgs("npm run bench -- [options]", {
     default: "miniflare",
     read: oneOf(...RUNTIMES),
   },
-  flags: { arg: "F,G", help: "extra compatibility flags (e.g. no_web_socket_compression)", default: "", read: list(text) },
+  flags: { arg: "F,G", help: "compatibility flags besides wrangler.toml's, which the bench worker always gets", default: "", read: list(text) },
   aa: { help: 'an A/A run: the Relay against a second copy of itself (label "Relay B") instead of the\nLobby, to show how far apart two identical objects measure on this machine' },
   "no-probes": { help: "skip the heartbeat, storage, Sec-WebSocket-Extensions and no-write probes" },
   "no-profile": { help: "skip the isolate profile through the inspector" },
+  "no-compression": { help: `skip the compression decision (a browser-like client with and without ${NO_COMPRESSION})` },
   json: { help: "print one JSON document instead of the tables" },
 });
 
@@ -84,10 +88,20 @@ function rowsTable(rows) {
   );
 }
 
+/** RESUME_GRACE_MS in the bench's runtime: short, so that the storage probe sees an away window end. */
+const PROBE_GRACE_MS = 2000;
+
 async function main() {
   const log = o.json ? (/** @type {string} */ _line) => {} : (/** @type {string} */ line) => console.error(line);
   const began = performance.now();
   const under = o.runtime === "miniflare" ? "Miniflare (workerd directly)" : "wrangler dev";
+  // One copy of the code for both runtimes started below, so that the profile sees the code the timed runs ran.
+  const code = snapshot(o.src);
+  // The bench worker runs with the deployed worker's flags (wrangler.toml), and the command line's besides.
+  const flags = [...new Set([...configFlags(code.dir), ...o.flags])];
+  // Whether a client that offers deflate gets it: not from a runtime with the flag, unless wrangler dev's proxy
+  // (which negotiates on its own) stands in front of it.
+  const deflates = o.runtime === "wrangler" || !flags.includes(NO_COMPRESSION);
   /** @type {import("./measure.mjs").Settings} */
   const settings = {
     dialect: o.dialect,
@@ -96,12 +110,12 @@ async function main() {
     reps: o.reps,
     concurrency: o.concurrency,
     // Runs of about a second: a shorter run's p99 is decided by whether one scheduler hiccup fell into it.
-    messages: (size, deflate) => o.messages ?? Math.max(20, Math.round((deflate ? 10_000 : 40_000) / size)),
+    messages: (size, deflate) => o.messages ?? Math.max(20, Math.round((deflate && deflates ? 10_000 : 40_000) / size)),
   };
-  // One copy of the code for both runtimes started below, so that the profile sees the code the timed runs ran.
-  const code = snapshot(o.src);
-  const start = (inspector = false) =>
-    startDevServer({ runtime: o.runtime, config: "bench/wrangler.toml", dir: code.dir, vars: LIFTED_LIMITS, flags: o.flags, inspector, logLevel: "warn" });
+  // A JSON client that closes is away this long; the storage probe waits its window out (production: 30 s).
+  const vars = { ...LIFTED_LIMITS, RESUME_GRACE_MS: String(PROBE_GRACE_MS) };
+  const start = (inspector = false, withFlags = flags) =>
+    startDevServer({ runtime: o.runtime, config: "bench/wrangler.toml", dir: code.dir, vars, flags: withFlags, inspector, logLevel: "warn" });
   /** @type {import("../scripts/dev-server.mjs").DevServer | null} */
   let dev = null;
   for (const signal of /** @type {const} */ (["SIGINT", "SIGTERM"])) {
@@ -118,6 +132,8 @@ async function main() {
   let probes = null;
   /** @type {Awaited<ReturnType<typeof runIsolateProfile>> | null} */
   let isolate = null;
+  /** @type {ReturnType<typeof compressionReport> & { flagged: unknown, unflagged: unknown } | null} */
+  let compression = null;
   try {
     log(`starting ${under} on a snapshot of ${code.description} …`);
     dev = await start();
@@ -135,7 +151,27 @@ async function main() {
     // The probes and the isolate profile count and apportion rather than rank: three runs each keep the whole
     // bench within two minutes.
     const side = { ...settings, reps: Math.min(3, settings.reps) };
-    if (!o["no-probes"]) probes = await runProbes(dev, side, Math.min(100, Math.max(...o.sizes)), log);
+    // Both clients of the compression runs relay as many lines, as many as a run where deflate is negotiated.
+    // All the repetitions (runs of a second at 10,000 lines): a browser-like client refused deflate sends what a
+    // plain one does, and only enough runs tell that from the noise of a shared machine.
+    const compressing = { ...settings, messages: (/** @type {number} */ size) => o.messages ?? Math.max(20, Math.round(10_000 / size)) };
+    const sideSize = Math.min(100, Math.max(...o.sizes));
+    // Under wrangler dev its proxy negotiates compression with the client, whatever the worker's flags say.
+    if (!o["no-compression"] && o.runtime === "miniflare") {
+      // Both clients on this runtime, then on one started with the flag turned the other way.
+      const deployed = flags.includes(NO_COMPRESSION);
+      log(`compression: ${deployed ? "with" : "without"} ${NO_COMPRESSION} (as wrangler.toml says)`);
+      const asConfigured = await compressionRuns(dev, compressing, sideSize, log);
+      await dev.stop();
+      log(`compression: ${deployed ? "without" : "with"} ${NO_COMPRESSION}`);
+      dev = await start(false, deployed ? flags.filter((f) => f !== NO_COMPRESSION) : [...flags, NO_COMPRESSION]);
+      const other = await compressionRuns(dev, compressing, sideSize, log);
+      await dev.stop();
+      const [flagged, unflagged] = deployed ? [asConfigured, other] : [other, asConfigured];
+      compression = { ...compressionReport({ flagged, unflagged, deployed, size: sideSize, dialect: o.dialect, reps: compressing.reps }), flagged, unflagged };
+      dev = await start();
+    }
+    if (!o["no-probes"]) probes = await runProbes(dev, side, sideSize, PROBE_GRACE_MS, log);
     await dev.stop();
     if (!o["no-profile"]) {
       // A fresh runtime on the same snapshot: see bench/inspector.mjs for why.
@@ -155,11 +191,11 @@ async function main() {
 
   if (o.json) {
     console.log(
-      JSON.stringify({ options: o, snapshot: code.description, rows, ratios: verdict, probes, isolate, elapsedSecs: elapsed }, null, 2),
+      JSON.stringify({ options: o, snapshot: code.description, flags, rows, ratios: verdict, compression, probes, isolate, elapsedSecs: elapsed }, null, 2),
     );
   } else {
     console.log(
-      `\nParley bench (${elapsed.toFixed(0)} s): ${code.description}, under ${under}\n` +
+      `\nParley bench (${elapsed.toFixed(0)} s): ${code.description}, under ${under}, flags: ${flags.join(", ") || "none"}\n` +
         `${o.aa ? "Relay B vs Relay (A/A)" : "Lobby vs zero-logic Relay"}, ${o.dialect} dialect, window ${o.window}, ${o.bytes}-byte lines, ` +
         `${settings.messages(o.sizes[0] ?? 1, false)} lines per requester at ${o.sizes[0]} pairs (${settings.messages(o.sizes[0] ?? 1, true)} ` +
         `with deflate), medians of ${o.reps} runs\n`,
@@ -173,11 +209,13 @@ async function main() {
         2,
       ),
     );
+    if (compression) console.log(`\n${compression.report}`);
     if (probes) console.log(`\n${probes.report}`);
     if (isolate) console.log(`\n${isolate.report}`);
     console.log(`\n${ratioLine(verdict)}`);
   }
-  process.exitCode = verdict.missed.length ? 1 : 0;
+  // Deflate negotiated despite the flag fails the bench; the rate ratio is reported, as the worst cell is.
+  process.exitCode = verdict.missed.length || (compression && !compression.refused) ? 1 : 0;
 }
 
 main().catch((err) => {

@@ -21,12 +21,13 @@ import { quantile } from "../scripts/lib/figures.mjs";
  * @property {(body: string) => string} say  a chat line as a frame
  * @property {(from: string) => (frame: string) => string | null} hearFrom  reads a frame relayed from `from`:
  *   the chat line holding the body (read from its end), or null for any other frame
+ * @property {boolean} [offersDeflate]  whether its clients offer permessage-deflate, whatever the run's setting
+ *   (two targets that differ only in this compare a browser-like client with a plain one under the same noise)
  */
 
 /** The bench worker's routes to the Lobby class and its bench-only variants, with their labels. */
 const LOBBY_ROUTES = {
   lobby: "Lobby",
-  "lobby-strip": "Lobby, stripped",
   probe: "Lobby probe",
   nowrite: "Lobby, no writes",
 };
@@ -38,8 +39,8 @@ const jsonText = (frame) => {
 };
 
 /**
- * The real Lobby. `via` picks the bench worker's route: `lobby` (as src/index.ts forwards it), `lobby-strip`
- * (Sec-WebSocket-Extensions removed first), `probe` (the counting subclass) or `nowrite` (storage writes dropped).
+ * The real Lobby. `via` picks the bench worker's route: `lobby` (as src/index.ts forwards it), `probe` (the counting
+ * subclass) or `nowrite` (storage writes dropped).
  * @param {Dialect} dialect
  * @param {keyof typeof LOBBY_ROUTES} [via]
  * @returns {Target}

@@ -2,7 +2,6 @@
 // zero-logic Relay in one workerd, so that `npm run bench` compares them under the same machine noise.
 //
 //   GET /lobby/ws?lobby=NAME        the real Lobby, the raw upgrade forwarded as src/index.ts does
-//   GET /lobby-strip/ws?lobby=NAME  the same, with Sec-WebSocket-Extensions removed before the Lobby sees it
 //   GET /probe/ws?lobby=NAME        ProbeLobby: the Lobby, counting webSocketMessage calls and storage writes
 //   GET /probe/stats?lobby=NAME     ProbeLobby's counters as JSON
 //   GET /nowrite/ws?lobby=NAME      what-if: the Lobby with its SQLite writes dropped, to price storage per login
@@ -25,9 +24,12 @@ interface BenchEnv extends Env {
 export interface ProbeCounts {
   /** webSocketMessage calls, i.e. frames that woke the Lobby's JavaScript. */
   messages: number;
-  /** sql.exec calls that write (INSERT, REPLACE, UPDATE, DELETE). */
+  /** sql.exec calls that write (INSERT, REPLACE, UPDATE, DELETE, and CREATE or DROP of a table). */
   writeStatements: number;
-  /** The sum of `rowsWritten` over those cursors, as SQLite reports it. */
+  /**
+   * The sum of `rowsWritten` over every cursor, as SQLite reports it and Cloudflare bills it: a CREATE TABLE's
+   * entries in sqlite_master count too (2 a table), a DROP TABLE reports 0.
+   */
   rowsWritten: number;
   /** ctx.storage.setAlarm calls (each one a storage write). */
   alarms: number;
@@ -50,6 +52,7 @@ function countsFor(id: string): ProbeCounts {
 }
 
 const WRITE = /^\s*(INSERT|REPLACE|UPDATE|DELETE)\b/i;
+const SCHEMA = /^\s*(CREATE|DROP)\b/i;
 /** Miniflare records each object's name through the same `sql.exec` once; that write is not the Lobby's. */
 const MINIFLARE = /__miniflare/;
 let attachmentsPatched = false;
@@ -66,10 +69,9 @@ function instrument(ctx: DurableObjectState, counts: ProbeCounts): void {
   const exec = sql.exec.bind(sql);
   sql.exec = ((query: string, ...bindings: unknown[]) => {
     const cursor = exec(query, ...bindings);
-    if (WRITE.test(query) && !MINIFLARE.test(query)) {
-      counts.writeStatements++;
-      counts.rowsWritten += cursor.rowsWritten;
-    }
+    if (MINIFLARE.test(query)) return cursor;
+    if (WRITE.test(query) || SCHEMA.test(query)) counts.writeStatements++;
+    counts.rowsWritten += cursor.rowsWritten;
     return cursor;
   }) as typeof sql.exec;
   const accept = ctx.acceptWebSocket.bind(ctx);
@@ -142,11 +144,6 @@ export default {
         return Response.json({ ok: true });
       case "/lobby/ws":
         return env.LOBBY.get(env.LOBBY.idFromName(name)).fetch(request);
-      case "/lobby-strip/ws": {
-        const headers = new Headers(request.headers);
-        headers.delete("Sec-WebSocket-Extensions");
-        return env.LOBBY.get(env.LOBBY.idFromName(name)).fetch(new Request(request, { headers }));
-      }
       case "/probe/ws":
         return env.PROBE.get(env.PROBE.idFromName(name)).fetch(request);
       case "/probe/stats":

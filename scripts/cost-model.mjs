@@ -1,10 +1,11 @@
 #!/usr/bin/env node
 // @ts-check
 // What Parley costs on Cloudflare, from the published Durable Objects prices and the counts `npm run bench`
-// measured (storage rows written per login, pairing and exit; 0 webSocketMessage calls per heartbeat).
+// measured (storage rows written per login, per chat from request to exit, per line, and when a web user's socket
+// closes; 0 webSocketMessage calls per heartbeat).
 //
 //   npm run -s bench -- --json > bench.json && node scripts/cost-model.mjs --bench bench.json
-//   node scripts/cost-model.mjs [--rows-per-pairing 7] [--rows-per-exit 2] [--lines-per-chat 40] ...
+//   node scripts/cost-model.mjs [--rows-per-chat 3] [--lines-per-chat 40] ...
 //
 // Marginal prices, Workers Paid plan (the monthly included amounts are left out, so the figures are what each
 // unit adds once the included allowance is used): https://developers.cloudflare.com/durable-objects/platform/pricing
@@ -20,9 +21,9 @@ import { parseArgs } from "node:util";
 /** The counts, as last measured here; `--bench FILE` reads them from a bench run instead. */
 const DEFAULTS = {
   "rows-per-login": 0,
-  "rows-per-pairing": 7,
-  "rows-per-exit": 2,
+  "rows-per-chat": 3,
   "rows-per-line": 0,
+  "rows-per-departure": 2,
   "lines-per-chat": 40,
   "ping-seconds": 20,
   "sweep-seconds": 15,
@@ -46,7 +47,8 @@ function fromBench(file) {
   const text = readFileSync(file, "utf8");
   // `npm run bench` (without -s) prints its own banner before the JSON.
   const report = JSON.parse(text.startsWith("{") ? text : text.slice(text.indexOf("\n{") + 1));
-  const storage = report.probes?.storage;
+  // The web client's dialect: JSON. Its users may resume, so their departures write (an away row, then its end).
+  const storage = report.probes?.storage?.json;
   if (!Array.isArray(storage)) throw new Error(`${file}: no storage probe in it; run the bench with its probes (no --no-probes)`);
   /** @param {string} op */
   const rowsPer = (op) => {
@@ -54,6 +56,7 @@ function fromBench(file) {
     if (!row) throw new Error(`${file}: the storage probe has no "${op}" row`);
     return row.rowsWritten / row.count;
   };
+  const ended = storage.some((/** @type {{ op: string }} */ r) => r.op === "away window ends");
   // The handler's time per line: the Lobby's runtime CPU per relayed line, at its busiest size without deflate.
   const perLine = report.rows
     .filter((/** @type {{ target: string, deflate: boolean }} */ r) => r.target === "Lobby" && !r.deflate)
@@ -61,9 +64,9 @@ function fromBench(file) {
   return {
     counts: {
       "rows-per-login": rowsPer("login"),
-      "rows-per-pairing": rowsPer("pairing (connect + y)"),
-      "rows-per-exit": rowsPer("exit"),
+      "rows-per-chat": rowsPer("chat (request to exit)"),
       "rows-per-line": rowsPer("chat line"),
+      ...(ended ? { "rows-per-departure": rowsPer("departure (close)") + rowsPer("away window ends") } : {}),
       ...(perLine.length ? { "handler-ms": Math.max(...perLine) / 1000 } : {}),
     },
     source: `${file} (${report.snapshot})`,
@@ -80,14 +83,16 @@ const n = (k) => {
 const PRICE = { perRequest: 0.15 / 1e6, perGbS: 12.5 / 1e6, perRowWritten: 1 / 1e6 };
 const GB = 128 / 1024;
 const MONTH_S = 30 * 24 * 3600;
-const usd = (x) => (x < 0.01 ? `$${x.toFixed(5)}` : `$${x.toFixed(2)}`);
+const usd = (/** @type {number} */ x) => `$${x.toFixed(x < 0.01 ? 5 : x < 1 ? 3 : 2)}`;
+/** A count per operation: whole, or to two decimals. @param {number} x */
+const fixed = (x) => (Number.isInteger(x) ? String(x) : x.toFixed(2));
 
 // --- 1 million relayed chat lines ---------------------------------------------------------------------------
 const lines = 1e6;
 const chats = lines / n("lines-per-chat");
 const linesRequests = lines / 20; // each line arrives once (incoming, 20:1); its delivery is outgoing (free)
 const chatRequests = (chats * 3) / 20; // connect, y, exit: three incoming frames per chat
-const rows = chats * (n("rows-per-pairing") + n("rows-per-exit")) + chats * 2 * n("rows-per-login") + lines * n("rows-per-line");
+const rows = chats * n("rows-per-chat") + chats * 2 * n("rows-per-login") + lines * n("rows-per-line");
 // Duration: at least the handlers' own time; at most, a lobby that never goes 10 s without a frame is awake the
 // whole time the lines take (here: the same lines spread at 100 per second).
 const busyS = (lines * n("handler-ms")) / 1000;
@@ -123,9 +128,13 @@ console.log("Parley on Cloudflare Durable Objects: marginal cost (beyond the pla
 console.log(bench ? `counts measured by the bench: ${bench.source}\n` : "counts: as last measured here (--bench FILE reads a bench run's)\n");
 console.log(`1 million relayed chat lines (${n("lines-per-chat")} lines per chat, so ${chats.toLocaleString("en")} chats):`);
 console.log(`  requests   ${usd(relay.requests)}   (${(linesRequests + chatRequests).toLocaleString("en")} billed requests: incoming frames at 20:1)`);
-console.log(`  storage    ${usd(relay.rows)}   (${rows.toLocaleString("en")} rows written: ${n("rows-per-pairing")} per pairing, ${n("rows-per-exit")} per exit, ${n("rows-per-login")} per login; ${n("rows-per-line")} per line)`);
+console.log(`  storage    ${usd(relay.rows)}   (${rows.toLocaleString("en")} rows written: ${fixed(n("rows-per-chat"))} per chat from request to exit, ${fixed(n("rows-per-login"))} per login; ${fixed(n("rows-per-line"))} per line)`);
 console.log(`  duration   ${usd(relay.durationLow)} to ${usd(relay.durationHigh)}   (handler time only, to awake throughout at 100 lines/s)`);
-console.log(`  total      ${usd(relay.requests + relay.rows + relay.durationLow)} to ${usd(relay.requests + relay.rows + relay.durationHigh)}\n`);
+console.log(`  total      ${usd(relay.requests + relay.rows + relay.durationLow)} to ${usd(relay.requests + relay.rows + relay.durationHigh)}`);
+console.log(
+  `  and per web user who leaves: ${fixed(n("rows-per-departure"))} rows (${usd(n("rows-per-departure") * PRICE.perRowWritten * 1e6)} a million): ` +
+    "away for the resume window when its socket closes, then gone\n",
+);
 console.log(`10,000 connected idle users for a month (a ping every ${n("ping-seconds")} s each):`);
 const base = hibernating.sweeps + hibernating.duration;
 console.log(`  with hibernation     ${usd(base)}   (${sweeps.toLocaleString("en")} sweep alarms ${usd(hibernating.sweeps)}, duration ${usd(hibernating.duration)}), or ${usd(base + hibernating.pings)} if auto-answered pings are billed as messages`);

@@ -39,6 +39,17 @@ export const LIFTED_LIMITS = {
   LOGINS_PER_MINUTE_PER_IP: "100000000",
 };
 
+/**
+ * The compatibility flags a wrangler config sets, read as wrangler reads them: the bench's worker runs with the real
+ * worker's (wrangler.toml's), so that what it measures is what is deployed.
+ * @param {string} dir  the code, laid out like the repository
+ * @param {string} [config]
+ * @returns {string[]}
+ */
+export function configFlags(dir, config = "wrangler.toml") {
+  return unstable_getMiniflareWorkerOptions(join(dir, config)).workerOptions.compatibilityFlags ?? [];
+}
+
 /** @typedef {"wrangler" | "miniflare"} Runtime */
 export const RUNTIMES = /** @type {const} */ (["wrangler", "miniflare"]);
 

@@ -333,7 +333,6 @@ export class Lobby extends DurableObject<Env> {
     }
     for (const id of dirty.links) this.store.setLink(id, linkRow(this.state, id));
     for (const key of dirty.away) this.store.setAway(key, awayRow(this.state, key));
-    if (stored) this.store.dropIfEmpty();
     for (const sid of dirty.sessions) {
       const conn = this.sockets.get(sid);
       if (!conn || conn.att.gone) continue;

@@ -1,7 +1,10 @@
 // What the Lobby keeps in SQLite: links (a pending request, or the chat it became) and users who are away. Nothing
 // else: who is logged in on which socket is in the sockets' attachments, and chat lines are never stored.
-// The tables exist only while they hold a row: a lobby where nobody asked anyone writes nothing, and one that
-// empties drops them. Both are WITHOUT ROWID, so a row written is one row (no separate primary-key index).
+// Rows written are what storage is billed by (cursor.rowsWritten), so a chat costs three: its request inserts its
+// link, the accept updates it, the exit deletes it (issue 13 §2). The tables are created with the first row a lobby
+// stores and then kept, empty or not: creating one writes 2 rows of sqlite_master, and a lobby that dropped them
+// whenever it emptied paid 4 more rows for nearly every chat. Both are WITHOUT ROWID, so a row written is one row
+// (no separate primary-key index). A lobby where nobody ever asked anyone writes nothing.
 
 import type { AwayRow, LinkRow } from "./rules";
 
@@ -58,16 +61,6 @@ export class Store {
     }
     this.create();
     this.sql.exec("INSERT OR REPLACE INTO away (key, until, user) VALUES (?, ?, ?)", key, row.until, JSON.stringify(row.user));
-  }
-
-  /** After deletions: drop the tables once nothing is left in them. */
-  dropIfEmpty(): void {
-    if (!this.ready) return;
-    const [row] = this.sql.exec<{ n: number }>("SELECT (SELECT count(*) FROM links) + (SELECT count(*) FROM away) AS n");
-    if (row?.n !== 0) return;
-    this.sql.exec("DROP TABLE links");
-    this.sql.exec("DROP TABLE away");
-    this.ready = false;
   }
 
   private create(): void {

@@ -3,6 +3,11 @@ import { lobbyAllowed } from "../src/index";
 import { describe, expect, it } from "vitest";
 
 describe("the worker", () => {
+  it("runs without WebSocket compression, as wrangler.toml says (the pool reads it; test/e2e/compression.test.ts)", () => {
+    // `no_web_socket_compression` turns the runtime's `web_socket_compression` off.
+    expect(Cloudflare.compatibilityFlags["web_socket_compression"]).toBe(false);
+  });
+
   it("answers /health", async () => {
     const res = await SELF.fetch("http://parley.test/health");
     expect(res.status).toBe(200);
