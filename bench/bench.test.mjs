@@ -11,6 +11,7 @@ import { describe, expect, it } from "vitest";
 import { ROOT } from "../scripts/dev-server.mjs";
 import { pooled } from "./measure.mjs";
 import { ratios } from "./verdict.mjs";
+import { measureWake } from "./wake.mjs";
 
 /**
  * One row per target, size and deflate setting, as measure() makes them; only the fields the verdict reads matter.
@@ -71,7 +72,7 @@ describe("pooled percentiles", () => {
 
 describe("npm run bench, end to end at 2 pairs", () => {
   it("relays everything in order, refuses deflate as wrangler.toml says, never wakes the Lobby for a heartbeat, and a chat writes 3 rows", async () => {
-    const args = ["--sizes", "2", "--reps", "1", "--messages", "20", "--no-profile", "--json"];
+    const args = ["--sizes", "2", "--reps", "1", "--messages", "20", "--no-profile", "--wake-sizes", "none", "--json"];
     const { code, stdout, stderr } = await new Promise((resolve) => {
       execFile(process.execPath, [join(ROOT, "bench/run.mjs"), ...args], { cwd: ROOT, maxBuffer: 64 << 20 }, (err, out, errOut) =>
         resolve({ code: err ? (typeof err.code === "number" ? err.code : -1) : 0, stdout: out, stderr: errOut }),
@@ -126,5 +127,18 @@ describe("npm run bench, end to end at 2 pairs", () => {
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
+  }, 240_000);
+});
+
+describe("the wake bench, at 40 sockets", () => {
+  it("finds each object evicted, and the Lobby relays the chat line that wakes it without rebuilding", async () => {
+    const { rows, report } = await measureWake({ sizes: [40], samples: 1, log: () => {} });
+    const [row] = rows;
+    expect(row?.sockets).toBe(40);
+    expect(row?.line).toHaveLength(1);
+    expect(row?.echo).toHaveLength(1);
+    expect(row?.list).toHaveLength(1);
+    expect(row?.lineRebuilt).toBe(false);
+    expect(report).toContain("Wake at 40 sockets");
   }, 240_000);
 });

@@ -5,7 +5,8 @@
 // with clients that do not and that do offer permessage-deflate (refused: the bench worker gets wrangler.toml's
 // compatibility flags); then the compression decision (bench/compression.mjs: a browser-like client in a runtime
 // with and without no_web_socket_compression), probes (heartbeats, storage rows per operation and per chat) and a
-// profile of the isolate during relay runs (bench/inspector.mjs).
+// profile of the isolate during relay runs (bench/inspector.mjs); last, how fast a lobby of 1,000 to 30,000 idle
+// sockets wakes from hibernation (bench/wake.mjs, about six minutes; --wake-sizes none skips it).
 // The last line holds the Lobby/Relay ratios against the targets; the exit code is 1 when one is missed.
 //
 //   npm run bench
@@ -18,6 +19,7 @@ import { LIFTED_LIMITS, RUNTIMES, configFlags, snapshot, startDevServer } from "
 import { list, oneOf, readArgs, text, whole } from "../scripts/lib/args.mjs";
 import { fmt, table, times } from "../scripts/lib/figures.mjs";
 import { NO_COMPRESSION, compressionReport, compressionRuns } from "./compression.mjs";
+import { measureWake } from "./wake.mjs";
 import { runIsolateProfile } from "./inspector.mjs";
 import { measure } from "./measure.mjs";
 import { runProbes } from "./probes.mjs";
@@ -52,6 +54,12 @@ const o = readArgs("npm run bench -- [options]", {
   aa: { help: 'an A/A run: the Relay against a second copy of itself (label "Relay B") instead of the\nLobby, to show how far apart two identical objects measure on this machine' },
   "no-probes": { help: "skip the heartbeat, storage, Sec-WebSocket-Extensions and no-write probes" },
   "no-profile": { help: "skip the isolate profile through the inspector" },
+  "wake-sizes": {
+    arg: "N,M|none",
+    help: "idle sockets in the lobbies whose wake from hibernation is timed (Miniflare only)",
+    default: "1000,10000,30000",
+    read: (raw) => (raw === "none" ? [] : list(whole())(raw)),
+  },
   "no-compression": { help: `skip the compression decision (a browser-like client with and without ${NO_COMPRESSION})` },
   json: { help: "print one JSON document instead of the tables" },
 });
@@ -186,12 +194,14 @@ async function main() {
     await dev?.stop();
     code.remove();
   }
+  // Each size in runtimes of its own (bench/wake.mjs): the relay runs' sockets must not share the isolate.
+  const wake = o.runtime === "miniflare" && o["wake-sizes"].length ? await measureWake({ sizes: o["wake-sizes"], src: o.src, log }) : null;
   const verdict = o.aa ? ratios(rows, "Relay B", "Relay") : ratios(rows);
   const elapsed = (performance.now() - began) / 1000;
 
   if (o.json) {
     console.log(
-      JSON.stringify({ options: o, snapshot: code.description, flags, rows, ratios: verdict, compression, probes, isolate, elapsedSecs: elapsed }, null, 2),
+      JSON.stringify({ options: o, snapshot: code.description, flags, rows, ratios: verdict, compression, probes, isolate, wake, elapsedSecs: elapsed }, null, 2),
     );
   } else {
     console.log(
@@ -212,10 +222,11 @@ async function main() {
     if (compression) console.log(`\n${compression.report}`);
     if (probes) console.log(`\n${probes.report}`);
     if (isolate) console.log(`\n${isolate.report}`);
+    if (wake) console.log(`\n${wake.report}`);
     console.log(`\n${ratioLine(verdict)}`);
   }
   // Deflate negotiated despite the flag fails the bench; the rate ratio is reported, as the worst cell is.
-  process.exitCode = verdict.missed.length || (compression && !compression.refused) ? 1 : 0;
+  process.exitCode = verdict.missed.length || (compression && !compression.refused) || (wake && !wake.met) ? 1 : 0;
 }
 
 main().catch((err) => {
