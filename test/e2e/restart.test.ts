@@ -1,0 +1,103 @@
+// A restart of the server mid-chat, as a deploy or a crash does it: `wrangler dev` killed outright (every process
+// of it, every socket dropped without a close frame) and started again on the same port and the same storage.
+// Four terminal clients (bin/parley.mjs, the real reconnect and resume logic) come back by themselves: the chat
+// carries on with every line exactly once and in order in both directions, lines in flight and lines typed while
+// the server was down included, and a request that was waiting for an answer can still be answered (issue 12).
+
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, afterEach, expect, it } from "vitest";
+import { type DevServer, freePort, snapshot, startDevServer } from "../../scripts/dev-server.mjs";
+import { type TerminalClient, killTerminalClients, loggedIn } from "./terminal-support.ts";
+
+/** How long a restart may take on a busy machine: wrangler dev builds the worker and starts two runtimes. */
+const RESTART_MS = 60_000;
+
+const code = snapshot();
+const state = mkdtempSync(join(tmpdir(), "parley-restart-"));
+let dev: DevServer | undefined;
+afterEach(killTerminalClients);
+afterAll(async () => {
+  await dev?.stop();
+  code.remove();
+  rmSync(state, { recursive: true, force: true });
+});
+
+/** The lines `from` said that `client` showed, by number, in the order shown. */
+function heard(client: TerminalClient, from: string, prefix: string): number[] {
+  const line = new RegExp(`^${from}: ${prefix}(\\d+)$`, "gm");
+  return [...client.output.matchAll(line)].map((m) => Number(m[1]));
+}
+
+const upTo = (n: number) => Array.from({ length: n }, (_, i) => i + 1);
+
+it("carries a chat and a pending request through a kill and restart of wrangler dev", { timeout: 240_000 }, async () => {
+  const port = await freePort();
+  const start = () => startDevServer({ dir: code.dir, port, persistDir: state, timeoutMs: RESTART_MS });
+  dev = await start();
+  const url = `${dev.wsUrl}?lobby=restart-${crypto.randomUUID()}`;
+
+  const [alice, bob, carol, dave] = await Promise.all(["alice", "bob", "carol", "dave"].map((name) => loggedIn(url, name)));
+  alice.type("connect bob");
+  await bob.expect("alice is trying to connect with you (y/n)");
+  bob.type("y");
+  await alice.expect("You are now connected with bob");
+  await bob.expect("You are now connected with alice");
+  carol.type("connect dave");
+  await carol.expect("Waiting for dave to answer");
+  await dave.expect("carol is trying to connect with you (y/n)");
+
+  alice.type("a1");
+  bob.type("b1");
+  await bob.until("alice's a1", () => heard(bob, "alice", "a").length === 1);
+  await alice.until("bob's b1", () => heard(alice, "bob", "b").length === 1);
+
+  // Lines in flight both ways: typed, written to the socket (each client echoes a line once it has sent it), and
+  // the server killed before they can all have arrived.
+  for (const i of [2, 3, 4, 5, 6]) {
+    alice.type(`a${i}`);
+    bob.type(`b${i}`);
+  }
+  await alice.expect("alice: a6");
+  await bob.expect("bob: b6");
+  process.kill(-dev.pid, "SIGKILL");
+  const killedAt = Date.now();
+  const before = { bobHad: heard(bob, "alice", "a"), aliceHad: heard(alice, "bob", "b") };
+  await dev.stop();
+  for (const client of [alice, bob, carol, dave]) await client.expect("reconnecting…");
+  // Typed while the server is down: kept, and sent with the rest on resume.
+  alice.type("a7");
+  bob.type("b7");
+  await alice.expect("alice: a7");
+  await bob.expect("bob: b7");
+
+  dev = await start();
+  const upAfterMs = Date.now() - killedAt;
+  for (const client of [alice, bob, carol, dave]) await client.expect(/Welcome back, \w+!/, RESTART_MS);
+  const resumedAfterMs = Date.now() - killedAt;
+
+  for (const i of [8, 9, 10]) {
+    alice.type(`a${i}`);
+    bob.type(`b${i}`);
+  }
+  await bob.until("alice's a1-a10", () => heard(bob, "alice", "a").length >= 10, 20_000);
+  await alice.until("bob's b1-b10", () => heard(alice, "bob", "b").length >= 10, 20_000);
+  // The request survived with the chat: dave can still say yes.
+  dave.type("y");
+  await dave.expect("You are now connected with carol");
+  await carol.expect("You are now connected with dave");
+  // And nothing arrives twice afterwards: a last line each way, then the transcripts are final.
+  alice.type("a11");
+  bob.type("b11");
+  await bob.until("alice's a11", () => heard(bob, "alice", "a").includes(11));
+  await alice.until("bob's b11", () => heard(alice, "bob", "b").includes(11));
+
+  console.log(
+    `restart: killed with alice's a${before.bobHad.join(",a")} and bob's b${before.aliceHad.join(",b")} delivered of 6 each; ` +
+      `server up again after ${upAfterMs} ms, all four resumed after ${resumedAfterMs} ms`,
+  );
+  expect(heard(bob, "alice", "a")).toEqual(upTo(11));
+  expect(heard(alice, "bob", "b")).toEqual(upTo(11));
+  for (const client of [alice, bob, carol, dave]) expect(client.output).not.toContain("has left the chat");
+});
