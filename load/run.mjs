@@ -8,6 +8,7 @@
 //   npm run load                                  500 pairs (1,000 users), 60 s, 10% of chats end in a crash
 //   npm run load -- --pairs 50 --seconds 15
 //   npm run load -- --json                        the summary as one JSON object on stdout
+//   npm run load -- --drops                       100 pairs (200 users), 30 s: sockets dropped mid-chat and resumed
 //   npm run load -- --help                        every option
 //
 // Each pair (u<i>a, u<i>b) logs in once, then loops until the time is up: one side asks (`connect`), the other
@@ -17,6 +18,10 @@
 // logs in again with the same name once its partner has been told it left. When the time is up, each pair stops
 // sending, waits for its lines to arrive, exits its chat and quits. By default (--dialect mix) u<i>a speaks the
 // text dialect and u<i>b the JSON one, so every chat crosses dialects and JSON presence pushes are part of the load.
+//
+// With --drops (load/drops.mjs) every user speaks JSON and resumes: a share of sockets is dropped at random moments
+// mid-chat, each comes back with its credential, its client resends what was not confirmed, and the checker
+// demands every line exactly once and in order and every away, back and left notice.
 //
 // The server runs a snapshot of the code taken at the start (scripts/dev-server.mjs), with the rate limit and the
 // per-address caps lifted, since all 1,000 users come from 127.0.0.1.
@@ -29,6 +34,7 @@ import { Client, limiter, pairUp } from "../scripts/lib/client.mjs";
 import { fmtMs, quantile } from "../scripts/lib/figures.mjs";
 import { machineCpu } from "../scripts/lib/procs.mjs";
 import { Problems, check, tag, untag } from "./check.mjs";
+import { abortDrops, runDrops } from "./drops.mjs";
 
 /** @typedef {import("./check.mjs").Session} Session */
 /** @typedef {import("./check.mjs").ClientRecord} ClientRecord */
@@ -36,8 +42,10 @@ import { Problems, check, tag, untag } from "./check.mjs";
 /** @typedef {import("../public/wire/protocol.js").Dialect} Dialect */
 
 const opt = readArgs("npm run load -- [options]", {
-  pairs: { arg: "N", help: "pairs of users", default: "500", read: whole({ max: 5000 }) },
-  seconds: { arg: "S", help: "length of the chat phase, after every user has logged in", default: "60", read: number({ above: 0, max: 3600 }) },
+  pairs: { arg: "N", help: "pairs of users (default 500; 100 with --drops)", read: whole({ max: 5000 }) },
+  seconds: { arg: "S", help: "length of the chat phase, after every user has logged in (default 60; 30 with --drops)", read: number({ above: 0, max: 3600 }) },
+  drops: { help: "drop sockets mid-chat (both sides, lines in flight) and resume them; every user speaks JSON,\nno chat ends in a crash, and every chat is drained before it ends" },
+  "drop-share": { arg: "F", help: "with --drops: per chat and side, the chance that its socket is dropped once", default: "0.5", read: number({ atLeast: 0, max: 1 }) },
   "crash-share": { arg: "F", help: "share of chats that end with one side crashing instead of typing exit", default: "0.1", read: number({ atLeast: 0, max: 1 }) },
   rate: { arg: "R", help: "chat lines per second each user sends while in a chat", default: "2", read: number({ above: 0, max: 100 }) },
   window: { arg: "W", help: "at most W of a user's lines in flight (sent, not yet received by the partner)", default: "8", read: whole() },
@@ -62,8 +70,8 @@ function range(raw) {
   return /** @type {[number, number]} */ ([a, b]);
 }
 
-const PAIRS = opt.pairs;
-const SECONDS = opt.seconds;
+const PAIRS = opt.pairs ?? (opt.drops ? 100 : 500);
+const SECONDS = opt.seconds ?? (opt.drops ? 30 : 60);
 const CRASH_SHARE = opt["crash-share"];
 const RATE = opt.rate;
 const WINDOW = opt.window;
@@ -398,6 +406,7 @@ function abortAll(why) {
   problems.add(why === "interrupted" ? "interrupted" : "hard_deadline", `aborted (${why}); ${live.size} sockets dropped`);
   for (const c of live) c.destroy();
   live.clear();
+  abortDrops();
   // Every wait has a timeout, so the pairs wind down by themselves; this is the backstop if one does not.
   setTimeout(() => {
     progress(`load: still running 30 s after the ${why}; stopping`);
@@ -436,6 +445,7 @@ async function main() {
   const hard = setTimeout(() => abortAll("hard deadline"), TIMEOUT.ramp + SECONDS * 1000 + TIMEOUT.grace);
   try {
     const wsUrl = `${server.wsUrl}?lobby=${LOBBY}`;
+    if (opt.drops) return await drops(wsUrl, server.source, under);
 
     // Ramp: every user logs in, a bounded number at a time; the chat phase starts when all are in.
     const rampStart = now();
@@ -601,6 +611,49 @@ async function main() {
     await server.stop();
     dev = null;
   }
+}
+
+/**
+ * --drops: the run, its summary line and details.
+ * @param {string} wsUrl
+ * @param {string} source
+ * @param {string} under
+ */
+async function drops(wsUrl, source, under) {
+  const { summary: s, detail, failed } = await runDrops({
+    wsUrl,
+    pairs: PAIRS,
+    seconds: SECONDS,
+    rate: RATE,
+    window: WINDOW,
+    chatSeconds: [CHAT_MIN, CHAT_MAX],
+    dropShare: opt["drop-share"],
+    concurrency: CONCURRENCY,
+    rng,
+    progress,
+  });
+  if (interrupted) return 130;
+  if (opt.json) {
+    console.log(JSON.stringify({ ...s, ok: !failed, detail: { source, seed: SEED, lobby: LOBBY, ...detail } }));
+    return failed ? 1 : 0;
+  }
+  console.log(
+    `load --drops: users=${s.users} pairs=${s.pairs} seconds=${s.seconds} chats=${s.chats} messages=${s.messages} ` +
+      `drops=${s.drops} resumed=${s.resumed} lost=${s.lost} duplicates=${s.duplicates} reordered=${s.reordered} ` +
+      `notices_missing=${s.notices_missing} errors=${s.errors} p50=${showMs(s.p50)}ms p99=${showMs(s.p99)}ms ` +
+      `resume p50=${showMs(s.resumeP50)}ms p99=${showMs(s.resumeP99)}ms msgs/s=${s.msgsPerSecond}`,
+  );
+  console.log(
+    `  setup: source=${source} under ${under} dialect=json seed=${SEED} rate=${RATE}/s per user window=${WINDOW} ` +
+      `chats of ${CHAT_MIN}-${CHAT_MAX} s drop-share=${opt["drop-share"]} per side per chat`,
+  );
+  console.log(
+    `  lines: sent=${detail.sent} shown=${s.messages} resent after a drop=${detail.resent} received twice, shown once=${detail.duplicatesDropped} ` +
+      `refused while the partner was away (then resent)=${detail.notDelivered} window stalls=${detail.windowStalls}; ` +
+      `ramp: ${detail.ramp.loggedIn} users in ${detail.ramp.seconds} s`,
+  );
+  for (const [kind, { count, example }] of Object.entries(detail.problems).slice(0, 12)) console.log(`  problem ${kind} x${count}: ${example}`);
+  return failed ? 1 : 0;
 }
 
 main().then(
