@@ -1,14 +1,17 @@
 // A restart of the server mid-chat, as a deploy or a crash does it: `wrangler dev` killed outright (every process
 // of it, every socket dropped without a close frame) and started again on the same port and the same storage.
-// Four terminal clients (bin/parley.mjs, the real reconnect and resume logic) come back by themselves: the chat
-// carries on with every line exactly once and in order in both directions, lines in flight and lines typed while
-// the server was down included, and a request that was waiting for an answer can still be answered (issue 12).
+// The clients come back by themselves with their own reconnect and resume logic, four terminal clients
+// (bin/parley.mjs) in one test and two web pages in Chromium in the other: the chat carries on with every line
+// exactly once and in order in both directions, lines in flight and lines typed while the server was down
+// included, and a request that was waiting for an answer can still be answered (issue 12).
 
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { afterAll, afterEach, expect, it } from "vitest";
+import type { Page } from "playwright-core";
+import { afterAll, afterEach, beforeAll, expect, it } from "vitest";
 import { type DevServer, freePort, snapshot, startDevServer } from "../../scripts/dev-server.mjs";
+import { chatLine, launchChromium, logIn, myMessages, openClient, say, theirMessages } from "./browser-support.ts";
 import { type TerminalClient, killTerminalClients, loggedIn } from "./terminal-support.ts";
 
 /** How long a restart may take on a busy machine: wrangler dev builds the worker and starts two runtimes. */
@@ -16,13 +19,27 @@ const RESTART_MS = 60_000;
 
 const code = snapshot();
 const state = mkdtempSync(join(tmpdir(), "parley-restart-"));
-let dev: DevServer | undefined;
+let port = 0;
+let dev: DevServer;
+const start = () => startDevServer({ dir: code.dir, port, persistDir: state, timeoutMs: RESTART_MS });
+beforeAll(async () => {
+  port = await freePort();
+  dev = await start();
+});
 afterEach(killTerminalClients);
 afterAll(async () => {
   await dev?.stop();
   code.remove();
   rmSync(state, { recursive: true, force: true });
 });
+
+/** SIGKILL to every process of wrangler dev: no close frame, no close handler, as a crash; nothing is flushed. */
+async function kill(): Promise<number> {
+  process.kill(-dev.pid, "SIGKILL");
+  const at = Date.now();
+  await dev.stop();
+  return at;
+}
 
 /** The lines `from` said that `client` showed, by number, in the order shown. */
 function heard(client: TerminalClient, from: string, prefix: string): number[] {
@@ -33,9 +50,6 @@ function heard(client: TerminalClient, from: string, prefix: string): number[] {
 const upTo = (n: number) => Array.from({ length: n }, (_, i) => i + 1);
 
 it("carries a chat and a pending request through a kill and restart of wrangler dev", { timeout: 240_000 }, async () => {
-  const port = await freePort();
-  const start = () => startDevServer({ dir: code.dir, port, persistDir: state, timeoutMs: RESTART_MS });
-  dev = await start();
   const url = `${dev.wsUrl}?lobby=restart-${crypto.randomUUID()}`;
 
   const [alice, bob, carol, dave] = await Promise.all(["alice", "bob", "carol", "dave"].map((name) => loggedIn(url, name)));
@@ -61,10 +75,8 @@ it("carries a chat and a pending request through a kill and restart of wrangler 
   }
   await alice.expect("alice: a6");
   await bob.expect("bob: b6");
-  process.kill(-dev.pid, "SIGKILL");
-  const killedAt = Date.now();
+  const killedAt = await kill();
   const before = { bobHad: heard(bob, "alice", "a"), aliceHad: heard(alice, "bob", "b") };
-  await dev.stop();
   for (const client of [alice, bob, carol, dave]) await client.expect("reconnecting…");
   // Typed while the server is down: kept, and sent with the rest on resume.
   alice.type("a7");
@@ -100,4 +112,66 @@ it("carries a chat and a pending request through a kill and restart of wrangler 
   expect(heard(bob, "alice", "a")).toEqual(upTo(11));
   expect(heard(alice, "bob", "b")).toEqual(upTo(11));
   for (const client of [alice, bob, carol, dave]) expect(client.output).not.toContain("has left the chat");
+});
+
+it("carries a chat between two web pages through a kill and restart of wrangler dev", { timeout: 240_000 }, async () => {
+  const browser = await launchChromium();
+  try {
+    const lobby = `restart-web-${crypto.randomUUID()}`;
+    const [alice, bob] = await Promise.all([openClient(browser, dev.url, lobby), openClient(browser, dev.url, lobby)]);
+    await logIn(alice.page, "alice");
+    await logIn(bob.page, "bob");
+    await bob.page.getByRole("button", { name: "Connect with alice" }).click();
+    await alice.page.getByRole("dialog", { name: "bob wants to chat" }).getByRole("button", { name: "Accept" }).click();
+    await chatLine(alice.page, "You are now connected with bob").waitFor();
+    await say(alice.page, "a1");
+    await say(bob.page, "b1");
+    await theirMessages(bob.page).getByText("a1", { exact: true }).waitFor();
+    await theirMessages(alice.page).getByText("b1", { exact: true }).waitFor();
+
+    // Lines in flight both ways: three sent at once from each page (as fast as Enter, Enter, Enter), and the server
+    // killed right after, without waiting for them.
+    const burst = (page: Page, lines: string[]) =>
+      page.evaluate((lines) => {
+        const box = document.querySelector<HTMLTextAreaElement>("#message")!;
+        const form = document.querySelector<HTMLFormElement>("#composer")!;
+        for (const line of lines) {
+          box.value = line;
+          form.requestSubmit();
+        }
+      }, lines);
+    await Promise.all([burst(alice.page, ["a2", "a3", "a4"]), burst(bob.page, ["b2", "b3", "b4"])]);
+    const killedAt = await kill();
+    const before = { bobHad: await theirMessages(bob.page).allTextContents(), aliceHad: await theirMessages(alice.page).allTextContents() };
+    for (const { page } of [alice, bob]) await page.locator("#notices").getByText(/^Reconnecting… your chat with \w+ is kept for 30 s$/).waitFor();
+    // Typed while the server is down: kept, and sent with the rest on resume.
+    await say(alice.page, "a5");
+    await say(bob.page, "b5");
+
+    dev = await start();
+    await chatLine(alice.page, "Back; your chat with bob goes on").waitFor({ timeout: RESTART_MS });
+    await chatLine(bob.page, "Back; your chat with alice goes on").waitFor({ timeout: RESTART_MS });
+    const resumedAfterMs = Date.now() - killedAt;
+    await say(alice.page, "a6");
+    await say(bob.page, "b6");
+    // A page shows a line only after every earlier one, so the last line shown means all are.
+    await theirMessages(bob.page).getByText("a6", { exact: true }).waitFor();
+    await theirMessages(alice.page).getByText("b6", { exact: true }).waitFor();
+
+    console.log(
+      `restart (web): killed with ${before.bobHad.join(",")} and ${before.aliceHad.join(",")} shown of 4 each; both pages resumed after ${resumedAfterMs} ms`,
+    );
+    const lines = (p: string) => upTo(6).map((i) => `${p}${i}`);
+    expect(await theirMessages(bob.page).allTextContents()).toEqual(lines("a"));
+    expect(await theirMessages(alice.page).allTextContents()).toEqual(lines("b"));
+    expect(await myMessages(alice.page).allTextContents()).toEqual(lines("a"));
+    expect(await myMessages(bob.page).allTextContents()).toEqual(lines("b"));
+    for (const c of [alice, bob]) {
+      expect(await c.page.locator("#transcript").textContent()).not.toContain("has left the chat");
+      expect(c.errors).toEqual([]);
+      expect(c.dialogs).toEqual([]);
+    }
+  } finally {
+    await browser.close();
+  }
 });
