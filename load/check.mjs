@@ -422,6 +422,8 @@ export function checkDrops(users, sessions) {
   let noticesMissing = 0;
   let drops = 0;
   let resumes = 0;
+  /** Which notices were missing, with an example of each. */
+  const missing = new Problems();
 
   for (const s of sessions) {
     if (s.aborted || !s.connected || !s.end) continue;
@@ -456,6 +458,7 @@ export function checkDrops(users, sessions) {
       resumes += Math.min(k, xs.resumed);
       for (const [what, got] of /** @type {const} */ ([["partner_away", ys.away], ["partner_back", ys.back], ["resumed", xs.resumed]])) {
         noticesMissing += Math.max(0, k - got);
+        missing.add(what, `chat ${s.id}: ${x.name} dropped ${k} times, ${what === "resumed" ? x.name : y.name} saw ${what} ${got} times`, k - got);
         if (got > k) errors.add(`extra_${what}`, `chat ${s.id}: ${x.name} dropped ${k} times, ${what} seen ${got} times`);
       }
     }
@@ -468,9 +471,11 @@ export function checkDrops(users, sessions) {
     const wantEnder = enderSaw.filter((n) => n.type === "you_left" && n.with === partner.name).length;
     if (wantPartner === 0) noticesMissing++;
     if (wantEnder === 0) noticesMissing++;
+    missing.add("partner_left", `chat ${s.id}: ${partner.name} was not told ${ender.name} left: ${JSON.stringify(partnerSaw)}`, wantPartner === 0 ? 1 : 0);
+    missing.add("you_left", `chat ${s.id}: ${ender.name} was not told it left: ${JSON.stringify(enderSaw)}`, wantEnder === 0 ? 1 : 0);
     if (partnerSaw.length > Math.min(1, wantPartner)) errors.add("wrong_or_extra_notice", `${partner.name} in chat ${s.id}: ${JSON.stringify(partnerSaw)}`);
     if (enderSaw.length > Math.min(1, wantEnder)) errors.add("wrong_or_extra_notice", `${ender.name} in chat ${s.id} (exited): ${JSON.stringify(enderSaw)}`);
   }
 
-  return { chats, sent, delivered, lost, duplicates, reordered, noticesMissing, drops, resumes, errors };
+  return { chats, sent, delivered, lost, duplicates, reordered, noticesMissing, missing, drops, resumes, errors };
 }

@@ -7,9 +7,10 @@
 // (public/wire/conversation.js). Each chat is then drained and one side exits; checkDrops (check.mjs) reads every
 // user's transcript for lines lost, duplicated or reordered and for away, back and left notices that never came.
 //
-// One side of a chat is away at a time: the dropped side comes back once its partner has been told it went, so
-// each drop is one the server saw (not a reload the new socket takes over) and each must give one partner_away,
-// one partner_back and one resumed. Both sides away at once (a restart) is test/e2e/restart.test.ts.
+// One side of a chat is away at a time: the dropped side comes back once its partner has been told it went, and
+// the next drop waits until the partner has been told it is back, so each drop is one the server saw (not a
+// reload the new socket takes over) and each must give one partner_away, one partner_back and one resumed. Both
+// sides away at once (a restart) is test/e2e/restart.test.ts.
 
 import { Conversation } from "../public/wire/conversation.js";
 import { Client, limiter, pairUp } from "../scripts/lib/client.mjs";
@@ -77,8 +78,9 @@ class User {
   /** @type {string | null} */ token = null;
   /** Logged in on a live socket: lines go out at once; otherwise they wait in the Conversation. */
   online = false;
-  /** partner_away notices heard, to know the server saw a drop. */
+  /** partner_away and partner_back notices heard, to know the server saw a drop, and the partner saw the resume. */
   awaysHeard = 0;
+  backsHeard = 0;
   /** @type {DropSession | null} */ session = null;
   /** @type {0 | 1} */ side = 0;
 
@@ -151,6 +153,7 @@ class User {
         this.show(ev);
         break;
       case "partner_back":
+        this.backsHeard++;
         this.show(ev);
         this.conversation.partnerBack(ev.seen);
         break;
@@ -209,7 +212,7 @@ class User {
   async dropAndResume(partner) {
     const s = /** @type {DropSession} */ (this.session);
     const client = /** @type {Client} */ (this.client);
-    const told = partner.awaysHeard;
+    const [told, welcomed] = [partner.awaysHeard, partner.backsHeard];
     const at = now();
     this.show({ type: "dropped" });
     s.drops[this.side]++;
@@ -224,6 +227,12 @@ class User {
     if (ev.type !== "resumed") throw new Error(`${this.name}: resume failed`);
     this.online = true;
     this.run.resumeMs.push(now() - at);
+    // Not over until the partner has heard it: a partner_back still on its way dies with the partner's socket if
+    // that drops next, and a notice sent to a socket that then drops is not kept for the resume (only what is
+    // said while a user is away is). One drop at a time means one whose notices can all arrive.
+    await until(() => partner.backsHeard > welcomed, TIMEOUT.notice, `partner_back for ${this.name} at ${partner.name}`).catch((err) =>
+      this.run.problems.add("back_wait_timeout", err.message),
+    );
   }
 
   destroy() {
@@ -457,6 +466,7 @@ export async function runDrops(o) {
     windowStalls: run.windowStalls,
     ramp: { loggedIn: run.loginMs.length, seconds: Number(rampSeconds.toFixed(1)) },
     problems: run.problems.toJSON(),
+    noticesMissing: result.missing.toJSON(),
   };
   const failed = summary.lost + summary.duplicates + summary.reordered + summary.notices_missing + summary.errors > 0;
   return { summary, detail, failed };

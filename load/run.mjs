@@ -653,6 +653,7 @@ async function drops(wsUrl, source, under) {
       `ramp: ${detail.ramp.loggedIn} users in ${detail.ramp.seconds} s`,
   );
   for (const [kind, { count, example }] of Object.entries(detail.problems).slice(0, 12)) console.log(`  problem ${kind} x${count}: ${example}`);
+  for (const [kind, { count, example }] of Object.entries(detail.noticesMissing)) console.log(`  missing ${kind} x${count}: ${example}`);
   return failed ? 1 : 0;
 }
 
