@@ -24,7 +24,7 @@
 // demands every line exactly once and in order and every away, back and left notice.
 //
 // The server runs a snapshot of the code taken at the start (scripts/dev-server.mjs), with the rate limit and the
-// per-address caps lifted, since all 1,000 users come from 127.0.0.1.
+// per-address caps lifted, since all 1,000 users come from 127.0.0.1, and, without --drops, resuming off.
 
 import { cpus, loadavg } from "node:os";
 import { monitorEventLoopDelay } from "node:perf_hooks";
@@ -33,6 +33,7 @@ import { number, oneOf, readArgs, text, whole } from "../scripts/lib/args.mjs";
 import { Client, limiter, pairUp } from "../scripts/lib/client.mjs";
 import { fmtMs, quantile } from "../scripts/lib/figures.mjs";
 import { machineCpu } from "../scripts/lib/procs.mjs";
+import { CHAT_END_GRACE_MS } from "../public/wire/text.js";
 import { Problems, check, tag, untag } from "./check.mjs";
 import { abortDrops, runDrops } from "./drops.mjs";
 
@@ -132,6 +133,8 @@ const sessions = [];
 const live = new Set(/** @type {Client[]} */ ([]));
 /** @type {WeakMap<Client, { s: Session, side: 0 | 1 }>} */
 const current = new WeakMap();
+/** When each client was last told its partner left (performance.now()). @type {WeakMap<Client, number>} */
+const partnerLeftAt = new WeakMap();
 /** Problems the driver saw live (timeouts, failed opens, sockets closed under it); the checker adds its own. */
 const problems = new Problems();
 /** @type {number[]} */ const latencies = [];
@@ -165,6 +168,7 @@ function onEvent(client, ev, t) {
     s.recvCount[d]++;
   } else if ((ev.type === "partner_left" || ev.type === "you_left") && c) {
     c.s.stop[c.side] = true;
+    if (ev.type === "partner_left") partnerLeftAt.set(client, t);
   }
 }
 
@@ -383,6 +387,9 @@ async function runPair(wsUrl, i, everyoneIn, ready) {
   }
   await Promise.all(
     pair.users.map(async (u) => {
+      // For 3 s after its partner left, a text user's lines are refused, `/quit` among them (R10): quit after that.
+      const wait = u.dialect === "text" ? CHAT_END_GRACE_MS - (now() - (partnerLeftAt.get(u) ?? -Infinity)) : 0;
+      if (wait > 0) await sleep(wait);
       await u.quit(TIMEOUT.quit);
       live.delete(u);
       if (u.closeCode !== 1000) problems.add("quit_not_closed_1000", `${u.name}: closed with ${u.closeCode}`);
@@ -439,7 +446,10 @@ async function main() {
   const runtime = opt.direct ? "miniflare" : "wrangler";
   const under = opt.direct ? "Miniflare (workerd directly)" : "wrangler dev";
   progress(`load: starting ${under} (lobby ${LOBBY}, seed ${SEED}, loadavg ${load0.toFixed(2)} on ${cpus().length} cores)`);
-  const server = await startDevServer({ runtime, vars: LIFTED_LIMITS, timeoutMs: TIMEOUT.devServer, logLevel: opt["log-level"] });
+  // Without --drops a crash is a departure, as the checker counts it (its partner is told at once that it left): a
+  // JSON user that crashed would otherwise be away for RESUME_GRACE_MS, waiting to resume, which --drops tests.
+  const vars = opt.drops ? LIFTED_LIMITS : { ...LIFTED_LIMITS, RESUME_GRACE_MS: "0" };
+  const server = await startDevServer({ runtime, vars, timeoutMs: TIMEOUT.devServer, logLevel: opt["log-level"] });
   dev = server;
   progress(`load: ${under} on a snapshot of ${server.source} at ${server.url}`);
   const hard = setTimeout(() => abortAll("hard deadline"), TIMEOUT.ramp + SECONDS * 1000 + TIMEOUT.grace);
