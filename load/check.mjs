@@ -287,3 +287,195 @@ export function check(clients, sessions) {
     errors,
   };
 }
+
+// -------------------------------------------------------------------------------------------------------------
+// --drops: sockets dropped and resumed mid-chat
+//
+// Here a user is one person across all its sockets, and its transcript is what its client showed: the partner's
+// lines as its Conversation (public/wire/conversation.js) released them, in order, each once, whatever the raw
+// frames held (a resent line arrives twice on the wire by design), and the notices. Every chat is drained before
+// it ends (both sides stop, every line is shown on the other side, then one side exits), so the rule is strict:
+// in chat S, Y shows exactly X's lines m0…m(n-1), each once, in order; a line missing is lost, however the drops
+// fell. Notices: each drop of X in S gives Y one `partner_away` and one `partner_back` for X and gives X one
+// `resumed` (with Y still its partner); a missing one is notices_missing, an extra one an error. The exit's two
+// notices are checked as in `check`. A line the client reports undelivered at the end although the partner
+// showed it is an error (a false alarm); one it reports and the partner never showed is still lost.
+
+/**
+ * What a --drops client shows: the events it acts on, a chat line only once its Conversation releases it,
+ * `dropped` where the driver dropped its socket, and `undelivered` for a line its Conversation still held
+ * unconfirmed when the chat ended.
+ * @typedef {Ev | { type: "dropped" } | { type: "undelivered", text: string }} Shown
+ */
+
+/**
+ * One user of a --drops run, across every socket it had.
+ * @typedef {object} UserRecord
+ * @property {number} id
+ * @property {string} name
+ * @property {{ t: number, ev: Shown }[]} shown  in order
+ * @property {number[]} sessions  the k-th `connected` in `shown` starts sessions[k]
+ */
+
+/**
+ * One chat of a --drops run. Side 0 sent the request.
+ * @typedef {object} DropSession
+ * @property {number} id
+ * @property {[UserRecord, UserRecord]} clients
+ * @property {[number[], number[]]} sentAt  sentAt[d][seq]: when side d typed its line seq (performance.now())
+ * @property {[number, number]} shownCount  live count of side d's lines the other side showed (the send window)
+ * @property {[boolean, boolean]} stop  side d types no more lines
+ * @property {[number, number]} drops  how many times side d's socket was dropped in this chat
+ * @property {boolean} connected
+ * @property {{ how: "exit", by: 0 | 1 } | null} end
+ * @property {string | null} aborted  why the driver gave up on this chat (already counted as an error)
+ */
+
+/**
+ * @param {UserRecord[]} users
+ * @param {DropSession[]} sessions
+ */
+export function checkDrops(users, sessions) {
+  const errors = new Problems();
+  const byId = new Map(sessions.map((s) => [s.id, s]));
+  /** @typedef {{ seqs: number[], away: number, back: number, resumed: number, notices: Ev[], undelivered: number[] }} SeenInChat */
+  /** @type {Map<string, SeenInChat>} key `${userId}/${sessionId}` */
+  const seen = new Map();
+  const seenOf = (/** @type {number} */ user, /** @type {number} */ session) => {
+    const key = `${user}/${session}`;
+    let s = seen.get(key);
+    if (!s) seen.set(key, (s = { seqs: [], away: 0, back: 0, resumed: 0, notices: [], undelivered: [] }));
+    return s;
+  };
+
+  for (const u of users) {
+    let seg = -1;
+    /** @type {DropSession | undefined} */
+    let cur;
+    let partner = "";
+    let ended = false;
+    for (const { ev } of u.shown) {
+      const inChat = cur && !ended ? seenOf(u.id, cur.id) : null;
+      switch (ev.type) {
+        case "connected":
+          seg++;
+          cur = byId.get(/** @type {number} */ (u.sessions[seg]));
+          ended = false;
+          if (!cur) {
+            errors.add("unexpected_connected", `${u.name} connected with ${ev.with} outside any chat the driver started`);
+            break;
+          }
+          partner = cur.clients[cur.clients[0] === u ? 1 : 0].name;
+          if (ev.with !== partner) errors.add("wrong_partner", `${u.name} connected with ${ev.with}, expected ${partner}`);
+          break;
+        case "message": {
+          const t = untag(ev.text);
+          if (!t) errors.add("garbled_message", `${u.name} showed ${JSON.stringify(ev.text.slice(0, 80))} from ${ev.from}`);
+          else if (!cur || t.session !== cur.id) errors.add("cross_chat_message", `${u.name} showed ${ev.text} from ${ev.from} while in chat ${cur?.id ?? "none"}`);
+          else if (!inChat) errors.add("message_after_end", `${u.name} showed ${ev.text} from ${ev.from} after the chat ended`);
+          else inChat.seqs.push(t.seq);
+          break;
+        }
+        case "partner_away":
+        case "partner_back":
+          if (!inChat || ev.name !== partner) errors.add("stray_notice", `${u.name} (chat ${cur?.id ?? "none"}${ended ? ", ended" : ""}): ${JSON.stringify(ev)}`);
+          else if (ev.type === "partner_away") inChat.away++;
+          else inChat.back++;
+          break;
+        case "resumed":
+          if (!inChat) break; // a drop between chats is not one this run makes; a resume there has nothing to check
+          if (ev.partner !== partner) errors.add("resumed_without_partner", `${u.name} resumed in chat ${cur?.id} with partner ${ev.partner}, expected ${partner}`);
+          inChat.resumed++;
+          break;
+        case "partner_left":
+        case "you_left":
+          if (!cur) errors.add("notice_outside_chat", `${u.name} got ${JSON.stringify(ev)} outside a chat`);
+          else seenOf(u.id, cur.id).notices.push(ev);
+          ended = true;
+          break;
+        case "undelivered": {
+          const t = untag(ev.text);
+          if (cur && t?.session === cur.id) seenOf(u.id, cur.id).undelivered.push(t.seq);
+          break;
+        }
+        case "error":
+          errors.add(`server_error:${ev.code}`, `${u.name}: ${ev.message}`);
+          break;
+        case "resume_failed":
+          errors.add("resume_failed", `${u.name} could not resume in chat ${cur?.id ?? "none"}`);
+          break;
+        case "other":
+          errors.add("unexpected_frame", `${u.name}: ${JSON.stringify(ev.raw)}`);
+          break;
+        default:
+          break; // dropped, ask_name, welcome, request_sent, incoming_request, users, presence, check, bye
+      }
+    }
+  }
+
+  let chats = 0;
+  let sent = 0;
+  let delivered = 0;
+  let lost = 0;
+  let duplicates = 0;
+  let reordered = 0;
+  let noticesMissing = 0;
+  let drops = 0;
+  let resumes = 0;
+  /** Which notices were missing, with an example of each. */
+  const missing = new Problems();
+
+  for (const s of sessions) {
+    if (s.aborted || !s.connected || !s.end) continue;
+    chats++;
+    for (const d of /** @type {const} */ ([0, 1])) {
+      const x = s.clients[d];
+      const y = s.clients[1 - d];
+      const n = s.sentAt[d].length;
+      const xs = seenOf(x.id, s.id);
+      const ys = seenOf(y.id, s.id);
+      sent += n;
+      const once = new Set();
+      let max = -1;
+      for (const q of ys.seqs) {
+        if (q >= n) errors.add("message_never_sent", `${y.name} showed m${s.id}.${q} but ${x.name} sent ${n}`);
+        if (once.has(q)) {
+          duplicates++;
+          continue;
+        }
+        once.add(q);
+        if (q < max) reordered++;
+        else max = q;
+      }
+      delivered += once.size;
+      lost += n - [...once].filter((q) => q < n).length;
+      for (const q of xs.undelivered) {
+        if (once.has(q)) errors.add("undelivered_but_shown", `${x.name} was told m${s.id}.${q} was not delivered, but ${y.name} showed it`);
+      }
+      // x's drops: y is told x went and came back, x gets its session back, once per drop.
+      const k = s.drops[d];
+      drops += k;
+      resumes += Math.min(k, xs.resumed);
+      for (const [what, got] of /** @type {const} */ ([["partner_away", ys.away], ["partner_back", ys.back], ["resumed", xs.resumed]])) {
+        noticesMissing += Math.max(0, k - got);
+        missing.add(what, `chat ${s.id}: ${x.name} dropped ${k} times, ${what === "resumed" ? x.name : y.name} saw ${what} ${got} times`, k - got);
+        if (got > k) errors.add(`extra_${what}`, `chat ${s.id}: ${x.name} dropped ${k} times, ${what} seen ${got} times`);
+      }
+    }
+    const e = s.end.by;
+    const ender = s.clients[e];
+    const partner = s.clients[1 - e];
+    const enderSaw = seenOf(ender.id, s.id).notices;
+    const partnerSaw = seenOf(partner.id, s.id).notices;
+    const wantPartner = partnerSaw.filter((n) => n.type === "partner_left" && n.name === ender.name && n.reason === "exit").length;
+    const wantEnder = enderSaw.filter((n) => n.type === "you_left" && n.with === partner.name).length;
+    if (wantPartner === 0) noticesMissing++;
+    if (wantEnder === 0) noticesMissing++;
+    missing.add("partner_left", `chat ${s.id}: ${partner.name} was not told ${ender.name} left: ${JSON.stringify(partnerSaw)}`, wantPartner === 0 ? 1 : 0);
+    missing.add("you_left", `chat ${s.id}: ${ender.name} was not told it left: ${JSON.stringify(enderSaw)}`, wantEnder === 0 ? 1 : 0);
+    if (partnerSaw.length > Math.min(1, wantPartner)) errors.add("wrong_or_extra_notice", `${partner.name} in chat ${s.id}: ${JSON.stringify(partnerSaw)}`);
+    if (enderSaw.length > Math.min(1, wantEnder)) errors.add("wrong_or_extra_notice", `${ender.name} in chat ${s.id} (exited): ${JSON.stringify(enderSaw)}`);
+  }
+
+  return { chats, sent, delivered, lost, duplicates, reordered, noticesMissing, missing, drops, resumes, errors };
+}

@@ -8,6 +8,7 @@
 //   npm run load                                  500 pairs (1,000 users), 60 s, 10% of chats end in a crash
 //   npm run load -- --pairs 50 --seconds 15
 //   npm run load -- --json                        the summary as one JSON object on stdout
+//   npm run load -- --drops                       100 pairs (200 users), 30 s: sockets dropped mid-chat and resumed
 //   npm run load -- --help                        every option
 //
 // Each pair (u<i>a, u<i>b) logs in once, then loops until the time is up: one side asks (`connect`), the other
@@ -18,8 +19,12 @@
 // sending, waits for its lines to arrive, exits its chat and quits. By default (--dialect mix) u<i>a speaks the
 // text dialect and u<i>b the JSON one, so every chat crosses dialects and JSON presence pushes are part of the load.
 //
+// With --drops (load/drops.mjs) every user speaks JSON and resumes: a share of sockets is dropped at random moments
+// mid-chat, each comes back with its credential, its client resends what was not confirmed, and the checker
+// demands every line exactly once and in order and every away, back and left notice.
+//
 // The server runs a snapshot of the code taken at the start (scripts/dev-server.mjs), with the rate limit and the
-// per-address caps lifted, since all 1,000 users come from 127.0.0.1.
+// per-address caps lifted, since all 1,000 users come from 127.0.0.1, and, without --drops, resuming off.
 
 import { cpus, loadavg } from "node:os";
 import { monitorEventLoopDelay } from "node:perf_hooks";
@@ -28,7 +33,9 @@ import { number, oneOf, readArgs, text, whole } from "../scripts/lib/args.mjs";
 import { Client, limiter, pairUp } from "../scripts/lib/client.mjs";
 import { fmtMs, quantile } from "../scripts/lib/figures.mjs";
 import { machineCpu } from "../scripts/lib/procs.mjs";
+import { CHAT_END_GRACE_MS } from "../public/wire/text.js";
 import { Problems, check, tag, untag } from "./check.mjs";
+import { abortDrops, runDrops } from "./drops.mjs";
 
 /** @typedef {import("./check.mjs").Session} Session */
 /** @typedef {import("./check.mjs").ClientRecord} ClientRecord */
@@ -36,8 +43,10 @@ import { Problems, check, tag, untag } from "./check.mjs";
 /** @typedef {import("../public/wire/protocol.js").Dialect} Dialect */
 
 const opt = readArgs("npm run load -- [options]", {
-  pairs: { arg: "N", help: "pairs of users", default: "500", read: whole({ max: 5000 }) },
-  seconds: { arg: "S", help: "length of the chat phase, after every user has logged in", default: "60", read: number({ above: 0, max: 3600 }) },
+  pairs: { arg: "N", help: "pairs of users (default 500; 100 with --drops)", read: whole({ max: 5000 }) },
+  seconds: { arg: "S", help: "length of the chat phase, after every user has logged in (default 60; 30 with --drops)", read: number({ above: 0, max: 3600 }) },
+  drops: { help: "drop sockets mid-chat (both sides, lines in flight) and resume them; every user speaks JSON,\nno chat ends in a crash, and every chat is drained before it ends" },
+  "drop-share": { arg: "F", help: "with --drops: per chat and side, the chance that its socket is dropped once", default: "0.5", read: number({ atLeast: 0, max: 1 }) },
   "crash-share": { arg: "F", help: "share of chats that end with one side crashing instead of typing exit", default: "0.1", read: number({ atLeast: 0, max: 1 }) },
   rate: { arg: "R", help: "chat lines per second each user sends while in a chat", default: "2", read: number({ above: 0, max: 100 }) },
   window: { arg: "W", help: "at most W of a user's lines in flight (sent, not yet received by the partner)", default: "8", read: whole() },
@@ -62,8 +71,8 @@ function range(raw) {
   return /** @type {[number, number]} */ ([a, b]);
 }
 
-const PAIRS = opt.pairs;
-const SECONDS = opt.seconds;
+const PAIRS = opt.pairs ?? (opt.drops ? 100 : 500);
+const SECONDS = opt.seconds ?? (opt.drops ? 30 : 60);
 const CRASH_SHARE = opt["crash-share"];
 const RATE = opt.rate;
 const WINDOW = opt.window;
@@ -124,6 +133,8 @@ const sessions = [];
 const live = new Set(/** @type {Client[]} */ ([]));
 /** @type {WeakMap<Client, { s: Session, side: 0 | 1 }>} */
 const current = new WeakMap();
+/** When each client was last told its partner left (performance.now()). @type {WeakMap<Client, number>} */
+const partnerLeftAt = new WeakMap();
 /** Problems the driver saw live (timeouts, failed opens, sockets closed under it); the checker adds its own. */
 const problems = new Problems();
 /** @type {number[]} */ const latencies = [];
@@ -157,6 +168,7 @@ function onEvent(client, ev, t) {
     s.recvCount[d]++;
   } else if ((ev.type === "partner_left" || ev.type === "you_left") && c) {
     c.s.stop[c.side] = true;
+    if (ev.type === "partner_left") partnerLeftAt.set(client, t);
   }
 }
 
@@ -375,6 +387,9 @@ async function runPair(wsUrl, i, everyoneIn, ready) {
   }
   await Promise.all(
     pair.users.map(async (u) => {
+      // For 3 s after its partner left, a text user's lines are refused, `/quit` among them (R10): quit after that.
+      const wait = u.dialect === "text" ? CHAT_END_GRACE_MS - (now() - (partnerLeftAt.get(u) ?? -Infinity)) : 0;
+      if (wait > 0) await sleep(wait);
       await u.quit(TIMEOUT.quit);
       live.delete(u);
       if (u.closeCode !== 1000) problems.add("quit_not_closed_1000", `${u.name}: closed with ${u.closeCode}`);
@@ -398,6 +413,7 @@ function abortAll(why) {
   problems.add(why === "interrupted" ? "interrupted" : "hard_deadline", `aborted (${why}); ${live.size} sockets dropped`);
   for (const c of live) c.destroy();
   live.clear();
+  abortDrops();
   // Every wait has a timeout, so the pairs wind down by themselves; this is the backstop if one does not.
   setTimeout(() => {
     progress(`load: still running 30 s after the ${why}; stopping`);
@@ -430,12 +446,16 @@ async function main() {
   const runtime = opt.direct ? "miniflare" : "wrangler";
   const under = opt.direct ? "Miniflare (workerd directly)" : "wrangler dev";
   progress(`load: starting ${under} (lobby ${LOBBY}, seed ${SEED}, loadavg ${load0.toFixed(2)} on ${cpus().length} cores)`);
-  const server = await startDevServer({ runtime, vars: LIFTED_LIMITS, timeoutMs: TIMEOUT.devServer, logLevel: opt["log-level"] });
+  // Without --drops a crash is a departure, as the checker counts it (its partner is told at once that it left): a
+  // JSON user that crashed would otherwise be away for RESUME_GRACE_MS, waiting to resume, which --drops tests.
+  const vars = opt.drops ? LIFTED_LIMITS : { ...LIFTED_LIMITS, RESUME_GRACE_MS: "0" };
+  const server = await startDevServer({ runtime, vars, timeoutMs: TIMEOUT.devServer, logLevel: opt["log-level"] });
   dev = server;
   progress(`load: ${under} on a snapshot of ${server.source} at ${server.url}`);
   const hard = setTimeout(() => abortAll("hard deadline"), TIMEOUT.ramp + SECONDS * 1000 + TIMEOUT.grace);
   try {
     const wsUrl = `${server.wsUrl}?lobby=${LOBBY}`;
+    if (opt.drops) return await drops(wsUrl, server.source, under);
 
     // Ramp: every user logs in, a bounded number at a time; the chat phase starts when all are in.
     const rampStart = now();
@@ -601,6 +621,50 @@ async function main() {
     await server.stop();
     dev = null;
   }
+}
+
+/**
+ * --drops: the run, its summary line and details.
+ * @param {string} wsUrl
+ * @param {string} source
+ * @param {string} under
+ */
+async function drops(wsUrl, source, under) {
+  const { summary: s, detail, failed } = await runDrops({
+    wsUrl,
+    pairs: PAIRS,
+    seconds: SECONDS,
+    rate: RATE,
+    window: WINDOW,
+    chatSeconds: [CHAT_MIN, CHAT_MAX],
+    dropShare: opt["drop-share"],
+    concurrency: CONCURRENCY,
+    rng,
+    progress,
+  });
+  if (interrupted) return 130;
+  if (opt.json) {
+    console.log(JSON.stringify({ ...s, ok: !failed, detail: { source, seed: SEED, lobby: LOBBY, ...detail } }));
+    return failed ? 1 : 0;
+  }
+  console.log(
+    `load --drops: users=${s.users} pairs=${s.pairs} seconds=${s.seconds} chats=${s.chats} messages=${s.messages} ` +
+      `drops=${s.drops} resumed=${s.resumed} lost=${s.lost} duplicates=${s.duplicates} reordered=${s.reordered} ` +
+      `notices_missing=${s.notices_missing} errors=${s.errors} p50=${showMs(s.p50)}ms p99=${showMs(s.p99)}ms ` +
+      `resume p50=${showMs(s.resumeP50)}ms p99=${showMs(s.resumeP99)}ms msgs/s=${s.msgsPerSecond}`,
+  );
+  console.log(
+    `  setup: source=${source} under ${under} dialect=json seed=${SEED} rate=${RATE}/s per user window=${WINDOW} ` +
+      `chats of ${CHAT_MIN}-${CHAT_MAX} s drop-share=${opt["drop-share"]} per side per chat`,
+  );
+  console.log(
+    `  lines: sent=${detail.sent} shown=${s.messages} resent after a drop=${detail.resent} received twice, shown once=${detail.duplicatesDropped} ` +
+      `refused while the partner was away (then resent)=${detail.notDelivered} window stalls=${detail.windowStalls}; ` +
+      `ramp: ${detail.ramp.loggedIn} users in ${detail.ramp.seconds} s`,
+  );
+  for (const [kind, { count, example }] of Object.entries(detail.problems).slice(0, 12)) console.log(`  problem ${kind} x${count}: ${example}`);
+  for (const [kind, { count, example }] of Object.entries(detail.noticesMissing)) console.log(`  missing ${kind} x${count}: ${example}`);
+  return failed ? 1 : 0;
 }
 
 main().then(

@@ -104,6 +104,10 @@ export function freePort() {
  * @param {string} [opts.dir]  the code to run, laid out like the repository (default: a fresh snapshot, removed by stop)
  * @param {string[]} [opts.flags]  extra compatibility flags
  * @param {boolean} [opts.persist]  keep Durable Object storage in files (wrangler dev always does)
+ * @param {string} [opts.persistDir]  wrangler dev only: keep that storage here rather than in a directory of the
+ *   server's own, which stop removes; with `port` and `dir`, a second server takes over from one that was killed
+ *   (test/e2e/restart.test.ts: a deploy or a crash, then the same lobby again)
+ * @param {number} [opts.port]  wrangler dev only: listen on this port (default: a free one)
  * @param {boolean} [opts.inspector]  open V8's inspector under Miniflare (wrangler dev always does); off by default,
  *   since an open inspector may cost the isolate time
  * @param {string} [opts.logLevel]  wrangler's --log-level; "log" (default) keeps the worker's console output
@@ -154,10 +158,10 @@ export async function startDevServer(opts = {}) {
  * @param {Launch} o
  * @returns {Promise<Started>}
  */
-async function wrangler({ code, tmp, vars, config = "wrangler.toml", flags = [], logLevel = "log", timeoutMs = 90_000 }) {
-  const port = await freePort();
+async function wrangler({ code, tmp, vars, config = "wrangler.toml", flags = [], logLevel = "log", timeoutMs = 90_000, ...o }) {
+  const port = o.port ?? (await freePort());
   const inspectorPort = await freePort();
-  const persistDir = join(tmp, "state");
+  const persistDir = o.persistDir ?? join(tmp, "state");
   const args = [
     WRANGLER, "dev",
     "-c", join(code, config),

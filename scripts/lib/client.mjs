@@ -16,12 +16,12 @@ import { readLine } from "../../public/wire/text.js";
  * read back into the same event, with the fields its sentence carries), `said` for another sentence of the text
  * dialect (its errors among them: the text dialect carries no error code), and `other` for anything unreadable.
  * @typedef {{ type: "ask_name" }
- *   | { type: "welcome", name: string }
+ *   | { type: "welcome", name: string, resume?: { token: string, graceMs: number } }
  *   | { type: "name_rejected", reason: string }
  *   | { type: "request_sent", to: string }
  *   | { type: "incoming_request", from: string }
  *   | { type: "connected", with: string }
- *   | { type: "message", from: string, text: string }
+ *   | { type: "message", from: string, text: string, seq?: number }
  *   | { type: "partner_left", name: string, reason: "exit" | "disconnected" }
  *   | { type: "you_left", with: string }
  *   | { type: "users", total: number }
@@ -30,6 +30,11 @@ import { readLine } from "../../public/wire/text.js";
  *   | { type: "error", code: string, message: string }
  *   | { type: "bye" }
  *   | { type: "pong" }
+ *   | { type: "resumed", name: string, resume: { token: string, graceMs: number }, partner: string | null, missed: Ev[] }
+ *   | { type: "resume_failed" }
+ *   | { type: "partner_away", name: string }
+ *   | { type: "partner_back", name: string, seen: number | null }
+ *   | { type: "seen", seq: number }
  *   | { type: "said", sentence: Sentence, fields: Record<string, string>, line: string }
  *   | { type: "other", raw: string }} Ev
  */
@@ -40,6 +45,8 @@ import { readLine } from "../../public/wire/text.js";
 const JSON_EVENTS = new Set([
   "ask_name", "welcome", "name_rejected", "request_sent", "incoming_request", "connected", "message", "partner_left",
   "you_left", "users", "presence", "check", "error", "bye",
+  // Resuming (the load test's --drops): JSON only.
+  "resumed", "resume_failed", "partner_away", "partner_back", "seen",
 ]);
 
 /**
