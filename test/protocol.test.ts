@@ -128,7 +128,7 @@ describe("parseText: sentences that start with a command word", () => {
 });
 
 describe("parseText just after a chat ended", () => {
-  it.each(["quit", "/quit", "exit", "see you!", "quit teasing me", "connect", "y", "no way", "connect with me later"])(
+  it.each(["quit", "exit", "see you!", "quit teasing me", "connect", "y", "no way", "connect with me later"])(
     "refuses %j, which was typed for the partner who left",
     (line) => {
       expect(parseText(line, "ended")).toMatchObject({ type: "invalid", code: "chat_ended" });
@@ -144,7 +144,8 @@ describe("parseText just after a chat ended", () => {
     ["cancel", { type: "cancel" }],
     ["block tom", { type: "block", name: "tom" }],
     ["away", { type: "away" }],
-  ])("runs %j, a whole command, at once", (line, action) => {
+    ["/quit", { type: "quit" }],
+  ])("runs %j, a whole command or a /command, at once", (line, action) => {
     expect(parseText(line, "ended")).toEqual(action);
   });
 });

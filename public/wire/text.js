@@ -347,8 +347,11 @@ export function parseText(frame, mode) {
     return { type: "say", text: frame.replace(/\r?\n$/, "") }; // blank: the rules answer it
   }
   if (mode === "ended") {
-    // Within the grace after a chat ended: a whole command runs, any other line was typed for the partner.
-    const action = parseCommand(frame.replace(/\r?\n$/, "").trim().replace(/^\//, ""));
+    // Within the grace after a chat ended: a /command, or a whole command, runs; any other line was typed for the
+    // partner. A slash is as deliberate here as in the chat, where it makes `/quit` a command too.
+    const trimmed = frame.replace(/\r?\n$/, "").trim();
+    if (trimmed.startsWith("/")) return parseCommand(trimmed.slice(1));
+    const action = parseCommand(trimmed);
     return wholeCommand(action) ? action : { type: "invalid", code: "chat_ended", message: say("chat_ended") };
   }
   const line = frame.replace(/\r?\n$/, "");
