@@ -181,19 +181,28 @@ export class Client {
   /** @param {Extract<ServerEvent, { type: "resumed" }>} event */
   resumed(event) {
     this.show(renderEvent(event));
+    const partner = this.conversation.partner;
     for (const missed of event.missed) {
       this.show(renderEvent(missed));
-      if (missed.type === "partner_left") this.chatEnded();
+      if (missed.type === "partner_left") this.chatEnded(partner);
+    }
+    // The chat ended while we were away, and its notice went to the socket that dropped: say it from `resumed`.
+    if (this.conversation.partner && this.conversation.partner !== event.partner) {
+      this.show(renderEvent({ type: "partner_left", name: this.conversation.partner, reason: "exit" }));
+      this.chatEnded(this.conversation.partner);
     }
     if (this.session.partner && this.conversation.partner === this.session.partner) this.conversation.resumed();
     else if (this.session.partner) this.conversation.start(this.session.partner);
     this.release();
   }
 
-  /** The chat ended: say which of our lines may never have arrived, and show the partner's held back. */
-  chatEnded() {
+  /**
+   * The chat ended: say which of our lines may never have arrived, and show the partner's held back.
+   * @param {string | null} [partner]  who it was with, when the session no longer says (it followed `resumed`)
+   */
+  chatEnded(partner = this.session.partner) {
     const { undelivered, stranded } = this.conversation.end();
-    for (const line of stranded) this.show(renderEvent({ type: "message", from: this.session.partner ?? "?", text: line.text }));
+    for (const line of stranded) this.show(renderEvent({ type: "message", from: partner ?? "?", text: line.text }));
     for (const line of undelivered) this.show([{ style: "error", text: `(not delivered: ${safe(line.text)})` }]);
   }
 

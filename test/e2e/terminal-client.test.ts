@@ -131,3 +131,41 @@ describe("the terminal client", () => {
     await bob.until("alice has left the chat (disconnected)");
   });
 });
+
+describe("the terminal client against a scripted server", () => {
+  it("says the chat ended when its partner left while it was reconnecting, though that notice never reached it", async () => {
+    // The partner's partner_left went to the socket that dropped, so it is lost; `resumed` then says there is no
+    // chat (partner: null) and nothing missed. The client must not go on as if alice were still with bob.
+    const { WebSocketServer } = await import("ws");
+    const port = await freePort();
+    const server = new WebSocketServer({ host: "127.0.0.1", port, handleProtocols: (protocols) => [...protocols][0] ?? false });
+    const limits = { maxMessageBytes: 4096, ratePerSecond: 20, rateBurst: 40, heartbeatTimeoutMs: 45_000 };
+    let sockets = 0;
+    server.on("connection", (ws) => {
+      const first = ++sockets === 1;
+      ws.send(JSON.stringify({ type: "ask_name" }));
+      ws.on("message", (data) => {
+        const action = JSON.parse(String(data));
+        if (first && action.type === "login") {
+          ws.send(JSON.stringify({ type: "welcome", name: "alice", limits, resume: { token: "first", graceMs: 30_000 } }));
+          ws.send(JSON.stringify({ type: "connected", with: "bob" }));
+          setTimeout(() => ws.terminate(), 200); // a drop, with bob's partner_left lost on the way
+        }
+        if (!first && action.type === "resume") {
+          expect(action.token).toBe("first");
+          ws.send(JSON.stringify({ type: "resumed", name: "alice", resume: { token: "second", graceMs: 30_000 }, partner: null, request: null, missed: [] }));
+        }
+      });
+    });
+    try {
+      const client = new TerminalClient("alice", [`ws://127.0.0.1:${port}/ws`, "--name", "alice"]);
+      await client.expect("You are now connected with bob");
+      await client.expect("reconnecting");
+      await client.expect("Welcome back, alice!");
+      await client.expect("bob has left the chat");
+    } finally {
+      for (const ws of server.clients) ws.terminate();
+      await new Promise((resolve) => server.close(resolve));
+    }
+  });
+});
