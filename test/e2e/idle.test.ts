@@ -35,9 +35,9 @@ it(`lets a lobby with ${USERS.toLocaleString("en-US")} idle users hibernate, and
   }
 
   // Left alone, the runtime evicts the object about 10 s after its last event (here the alarm that hands pings back
-  // to the runtime, 3 s after the last login: so ~13 s after it). An eviction cannot be seen from outside without waking the object,
-  // so the test pokes it after a quiet spell and reads how it answered: rebuilt, so it had been evicted; or from
-  // memory, not yet (a busy machine), and the poke starts a new quiet spell, waited for longer.
+  // to the runtime, 3 s after the last login: ~13 s in all). An eviction cannot be seen from outside without waking
+  // the object, so the test pokes it after a quiet spell and reads how it answered: rebuilt, so it had been
+  // evicted; or from memory, not yet (a busy machine), and the poke starts a new quiet spell, waited for longer.
   const rebuiltLine = new RegExp(`Lobby rebuilt: ${USERS} sockets, ${USERS} users, 0 pending requests`);
   let woke: string | null = null;
   for (const quietMs of [15_000, 20_000, 30_000]) {
