@@ -216,4 +216,31 @@ describe("the JSON dialect (subprotocol parley.v1.json)", () => {
     bot.send(JSON.stringify({ type: "say", text: "a real line" }));
     await alice.expect("bot: a real line");
   });
+
+  it("refuses a JSON frame over the size limit with too_big, in a chat too, and relays nothing of it", async () => {
+    const lobby = freshLobby();
+    const bot = await jsonLogin(lobby, "bot");
+    const alice = await login(lobby, "alice");
+    alice.send("connect bot");
+    await bot.event("incoming_request");
+    bot.send(JSON.stringify({ type: "answer", accept: true }));
+    await alice.until("You are now connected with bot");
+    bot.send(JSON.stringify({ type: "say", text: "x".repeat(DEFAULT_CONFIG.maxMessageBytes + 1) }));
+    expect(await bot.event("error")).toMatchObject({ code: "too_big" });
+    await alice.expectQuiet();
+  });
+
+  it("passes a numbered say's number on to a JSON partner (exactly-once clients need it)", async () => {
+    const lobby = freshLobby();
+    const alice = await jsonLogin(lobby, "alice");
+    const bob = await jsonLogin(lobby, "bob");
+    alice.send(JSON.stringify({ type: "connect", to: "bob" }));
+    await bob.event("incoming_request");
+    bob.send(JSON.stringify({ type: "answer", accept: true }));
+    await alice.event("connected");
+    alice.send(JSON.stringify({ type: "say", text: "one", seq: 7 }));
+    expect(await bob.event("message")).toEqual({ type: "message", from: "alice", text: "one", seq: 7 });
+    alice.send(JSON.stringify({ type: "say", text: "two", seq: 8 }));
+    expect(await bob.event("message")).toEqual({ type: "message", from: "alice", text: "two", seq: 8 });
+  });
 });

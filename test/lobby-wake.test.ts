@@ -203,4 +203,24 @@ describe("a woken Lobby", () => {
     expect(result.after).toBe(result.before);
     expect(result.rebuilt).toBe(false);
   });
+
+  it("forgets in storage that a user was away once it resumes, so a rebuild does not make it away again", async () => {
+    const lobby = freshLobby();
+    const alice = await jsonLogin(lobby, "alice");
+    const bob = await jsonLogin(lobby, "bob");
+    alice.peer.send(JSON.stringify({ type: "connect", to: "bob" }));
+    await bob.peer.event("incoming_request");
+    bob.peer.send(JSON.stringify({ type: "answer", accept: true }));
+    await alice.peer.event("connected");
+    const away = () => runInDurableObject(lobbyStub(lobby), (_instance, state) => [...state.storage.sql.exec<{ key: string }>("SELECT key FROM away")].map((r) => r.key));
+    bob.peer.close(4000, "dropped");
+    await alice.peer.event("partner_away");
+    expect(await away()).toEqual(["bob"]);
+    const back = await open(lobby, "bob again", { json: true });
+    await back.event("ask_name");
+    back.send(JSON.stringify({ type: "resume", token: bob.token }));
+    await back.event("resumed");
+    await alice.peer.event("partner_back");
+    expect(await away()).toEqual([]);
+  });
 });
