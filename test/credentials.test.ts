@@ -1,7 +1,7 @@
 // The synchronous SHA-256 that resume credentials are kept as, against the runtime's own.
 
 import { describe, expect, it } from "vitest";
-import { sameSecret, sha256 } from "../src/credentials";
+import { newCredential, sameSecret, sha256 } from "../src/credentials";
 
 async function subtle(text: string): Promise<string> {
   const digest = await crypto.subtle.digest("SHA-256", new TextEncoder().encode(text));
@@ -27,5 +27,13 @@ describe("sameSecret", () => {
   it("is true only for equal strings", () => {
     expect(sameSecret("abc", "abc")).toBe(true);
     for (const other of ["abd", "ab", "abcd", "", "ABC"]) expect(sameSecret(other, "abc")).toBe(false);
+  });
+});
+
+describe("newCredential", () => {
+  it("is 128 random bits in base64url (22 characters, no padding), never the same twice", () => {
+    const made = Array.from({ length: 200 }, () => newCredential());
+    for (const c of made) expect(c).toMatch(/^[A-Za-z0-9_-]{22}$/);
+    expect(new Set(made).size).toBe(made.length);
   });
 });

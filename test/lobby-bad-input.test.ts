@@ -1,5 +1,6 @@
-import { describe, expect, it } from "vitest";
-import { chatting, freshLobby, login, open } from "./support/lobby";
+import { runInDurableObject } from "cloudflare:test";
+import { describe, expect, it, vi } from "vitest";
+import { chatting, freshLobby, lobbyStub, login, open } from "./support/lobby";
 
 describe("bad input gets a clear error and costs nobody else anything", () => {
   it("refuses binary frames", async () => {
@@ -78,5 +79,20 @@ describe("bad input gets a clear error and costs nobody else anything", () => {
     await bob.expect("alice: hello bob");
     bob.send("hello alice");
     await alice.expect("bob: hello alice");
+  });
+
+  it("answers a frame the Lobby fails on with a server error, and carries on", async () => {
+    const lobby = freshLobby();
+    const alice = await login(lobby, "alice");
+    // A bug planted for one frame: the step throws.
+    await runInDurableObject(lobbyStub(lobby), (instance) => {
+      vi.spyOn(instance as unknown as { run: () => void }, "run").mockImplementationOnce(() => {
+        throw new Error("planted");
+      });
+    });
+    alice.send("list");
+    await alice.expect("The server could not handle that message");
+    alice.send("list");
+    await alice.expect("1 online:");
   });
 });

@@ -1,5 +1,6 @@
-import { describe, expect, it } from "vitest";
-import { chatting, freshLobby, login } from "./support/lobby";
+import { runInDurableObject } from "cloudflare:test";
+import { describe, expect, it, vi } from "vitest";
+import { chatting, freshLobby, lobbyStub, login } from "./support/lobby";
 
 describe("chatting (R8, R10, R11)", () => {
   it("relays every line both ways, prefixed with the sender's name", async () => {
@@ -112,5 +113,27 @@ describe("chatting (R8, R10, R11)", () => {
     await alice.expectQuiet();
     await carol.expectQuiet();
     expect(bob.unread()).toEqual([]);
+  });
+
+  it("sends a plain chat line on the fast path, without a step of the rules, once the chat has begun", async () => {
+    const lobby = freshLobby();
+    const [alice, bob] = await chatting(lobby, "alice", "bob");
+    const run = await runInDurableObject(lobbyStub(lobby), (instance) => vi.spyOn(instance as unknown as { run: () => void }, "run"));
+    alice.send("one");
+    await bob.expect("alice: one");
+    bob.send("two");
+    await alice.expect("bob: two");
+    expect(run).not.toHaveBeenCalled();
+    // Anything else is a step of the rules.
+    alice.send("exit");
+    await bob.expect(/^alice has left the chat$/);
+    expect(run).toHaveBeenCalledTimes(1);
+  });
+
+  it("relays a text user's line that reads like a JSON typing notice as the line it is", async () => {
+    const lobby = freshLobby();
+    const [alice, bob] = await chatting(lobby, "alice", "bob");
+    alice.send('{"type":"typing"}');
+    await bob.expect('alice: {"type":"typing"}');
   });
 });

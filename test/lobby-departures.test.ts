@@ -1,5 +1,24 @@
 import { describe, expect, it } from "vitest";
-import { chatting, freshLobby, login, open, requested, withServerSocket } from "./support/lobby";
+import { chatting, freshLobby, login, open, requested, withConn, withServerSocket } from "./support/lobby";
+import type { Peer } from "./support/peer";
+
+/**
+ * Alice asks bob, whose client never answers a close frame (`halfOpen`): what bob's partner hears then comes from
+ * the event the Lobby handles, not from the close handshake that would follow it.
+ */
+async function withHalfOpenBob(lobby: string, accept: boolean): Promise<[Peer, Peer]> {
+  const alice = await login(lobby, "alice");
+  const bob = await login(lobby, "bob", { halfOpen: true });
+  alice.send("connect bob");
+  await bob.expect("alice is trying to connect with you (y/n)");
+  await alice.expect("Waiting for bob");
+  if (accept) {
+    bob.send("y");
+    await alice.expect("You are now connected with bob");
+    await bob.expect("You are now connected with alice");
+  }
+  return [alice, bob];
+}
 
 describe("a side that leaves, crashes or drops (R12)", () => {
   it("tells the partner at once when the other side closes mid-chat, and frees both", async () => {
@@ -17,7 +36,7 @@ describe("a side that leaves, crashes or drops (R12)", () => {
 
   it("tells the partner when the other side's socket errors (an abrupt drop)", async () => {
     const lobby = freshLobby();
-    const [alice, bob] = await chatting(lobby, "alice", "bob");
+    const [alice, bob] = await withHalfOpenBob(lobby, true);
     await withServerSocket(lobby, "bob", (lobbyObject, ws) => lobbyObject.webSocketError(ws, new Error("connection reset")));
     await alice.expect("bob has left the chat (disconnected)");
     expect((await bob.waitClosed()).code).toBe(1011);
@@ -45,7 +64,7 @@ describe("a side that leaves, crashes or drops (R12)", () => {
 
   it("tells the requester when the target goes offline before answering", async () => {
     const lobby = freshLobby();
-    const [alice, bob] = await requested(lobby, "alice", "bob");
+    const [alice, bob] = await withHalfOpenBob(lobby, false);
     await withServerSocket(lobby, "bob", (lobbyObject, ws) => lobbyObject.webSocketError(ws, new Error("reset")));
     await alice.expect("bob went offline");
     alice.send("connect bob");
@@ -72,5 +91,21 @@ describe("a side that leaves, crashes or drops (R12)", () => {
     });
     await alice.expect("bob has left the chat (disconnected)");
     await alice.expectQuiet();
+  });
+
+  it("treats a send that fails as a departure: the socket is closed and its partner told", async () => {
+    const lobby = freshLobby();
+    const [alice, bob] = await chatting(lobby, "alice", "bob");
+    // Bob's socket breaks under the Lobby: the next frame to it throws.
+    await withConn(lobby, "bob", (_lobby, conn) => {
+      conn.ws.send = () => {
+        throw new Error("the socket is gone");
+      };
+    });
+    alice.send("are you there?");
+    await alice.expect("bob has left the chat (disconnected)");
+    expect(await bob.waitClosed()).toEqual({ code: 1011, reason: "send failed" });
+    alice.send("list");
+    await alice.expect("1 online:");
   });
 });

@@ -5,7 +5,7 @@ import { env, runInDurableObject } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import { type Attachment, Lobby } from "../src/lobby";
 import type { State } from "../src/rules";
-import { freshLobby, lobbyStub, login } from "./support/lobby";
+import { freshLobby, lobbyStub, login, withConn, withServerSocket } from "./support/lobby";
 
 const stateOf = (lobby: Lobby) => (lobby as unknown as { state: State }).state;
 
@@ -59,5 +59,22 @@ describe("departed sockets stay departed", () => {
     for (const p of peers) p.close(1000, "now");
     for (const p of peers) await p.waitClosed();
     await login(lobby, "fifth", { headers });
+  });
+
+  it("closes a silent socket holding a name the moment someone logs in with that name (workerd#1187)", async () => {
+    const lobby = freshLobby();
+    const old = await login(lobby, "alice");
+    await login(lobby, "bob");
+    old.send("ping");
+    await old.until(/^pong$/);
+    // The Lobby answered that ping; as if it was a minute ago, past the 45 s heartbeat timeout, with no sweep since.
+    expect(await withServerSocket(lobby, "alice", (_lobby, ws, state) => state.getWebSocketAutoResponseTimestamp(ws))).toBeNull();
+    await withConn(lobby, "alice", (_lobby, conn) => {
+      conn.att.heardAt -= 60_000;
+    });
+    const again = await login(lobby, "alice");
+    expect(await old.waitClosed()).toEqual({ code: 4000, reason: "heartbeat timeout" });
+    again.send("list");
+    await again.expect("2 online:");
   });
 });

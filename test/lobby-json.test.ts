@@ -1,8 +1,9 @@
+import { runInDurableObject } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import { DEFAULT_CONFIG, limitsOf } from "../src/config";
 import { LIST_LIMIT } from "../public/wire/protocol.js";
 import type { Peer } from "./support/peer";
-import { freshLobby, login, open } from "./support/lobby";
+import { freshLobby, lobbyStub, login, open } from "./support/lobby";
 
 /** The next JSON event that is not a presence push (those are tested on their own below). */
 async function next(peer: Peer): Promise<Record<string, unknown>> {
@@ -133,10 +134,113 @@ describe("the JSON dialect (subprotocol parley.v1.json)", () => {
     }
   });
 
-  it("sends no presence to text-dialect users", async () => {
+  it("pushes at most one presence frame per interval, however many users change at once", async () => {
     const lobby = freshLobby();
+    const watcher = await jsonLogin(lobby, "watcher");
+    const names = Array.from({ length: 10 }, (_, i) => `u${i}`);
+    await Promise.all(names.map((name) => login(lobby, name)));
+    const heard = new Set<string>();
+    const arrivals: number[] = [];
+    while (!names.every((name) => heard.has(name))) {
+      const event = await watcher.event<{ changes: { name: string }[] }>("presence");
+      arrivals.push(Date.now());
+      for (const change of event.changes) heard.add(change.name);
+    }
+    // Ten logins, one change each: unbatched, that is ten pushes a few milliseconds apart.
+    expect(arrivals.length).toBeLessThan(names.length);
+    for (let i = 1; i < arrivals.length; i++) {
+      expect(arrivals[i]! - arrivals[i - 1]!, `push ${i} came too soon after the one before`).toBeGreaterThanOrEqual(DEFAULT_CONFIG.presenceIntervalMs / 2);
+    }
+  });
+
+  it("sends no presence to text-dialect users, while a JSON client hears it", async () => {
+    const lobby = freshLobby();
+    // A JSON client is there, so status changes are collected and pushed (without one, nothing is).
+    const watcher = await jsonLogin(lobby, "watcher");
     const alice = await login(lobby, "alice");
     await login(lobby, "bob");
+    for (;;) {
+      const event = await watcher.event<{ changes: { name: string }[] }>("presence");
+      if (event.changes.some((c) => c.name === "bob")) break;
+    }
+    // The push that told the watcher about bob went to nobody else.
     await alice.expectQuiet();
+  });
+
+  it("lets a JSON client swept for a stopped heartbeat resume: its network dropped, so its partner waits", async () => {
+    const lobby = freshLobby();
+    const alice = await jsonLogin(lobby, "alice");
+    const bob = await open(lobby, "bob", { json: true });
+    await bob.event("ask_name");
+    bob.send(JSON.stringify({ type: "login", name: "bob" }));
+    const { resume } = await bob.event<{ resume: { token: string } }>("welcome");
+    alice.send(JSON.stringify({ type: "connect", to: "bob" }));
+    await bob.event("incoming_request");
+    bob.send(JSON.stringify({ type: "answer", accept: true }));
+    await alice.event("connected");
+    bob.send("ping");
+    await bob.until(/^pong$/);
+    await runInDurableObject(lobbyStub(lobby), (instance) => instance.runTimers(Date.now() + 46_000));
+    expect(await bob.waitClosed()).toEqual({ code: 4000, reason: "heartbeat timeout" });
+    expect(await alice.event("partner_away")).toMatchObject({ name: "bob" });
+    const back = await open(lobby, "bob again", { json: true });
+    await back.event("ask_name");
+    back.send(JSON.stringify({ type: "resume", token: resume.token }));
+    await back.event("resumed");
+    await alice.event("partner_back");
+  });
+
+  it("stops collecting presence once the last JSON client has left (nobody is there to push it to)", async () => {
+    const lobby = freshLobby();
+    const jsonListeners = () => runInDurableObject(lobbyStub(lobby), (instance) => (instance as unknown as { sockets: { jsonCount: number } }).sockets.jsonCount);
+    const bot = await jsonLogin(lobby, "bot");
+    const alice = await login(lobby, "alice");
+    expect(await jsonListeners()).toBe(1);
+    bot.send(JSON.stringify({ type: "quit" }));
+    await bot.waitClosed();
+    alice.send("list");
+    await alice.expect("1 online:");
+    expect(await jsonListeners()).toBe(0);
+  });
+
+  it("refuses a blank say in a chat, as every other path does, instead of relaying it", async () => {
+    const lobby = freshLobby();
+    const bot = await jsonLogin(lobby, "bot");
+    const alice = await login(lobby, "alice");
+    alice.send("connect bot");
+    await bot.event("incoming_request");
+    bot.send(JSON.stringify({ type: "answer", accept: true }));
+    await alice.until("You are now connected with bot");
+    bot.send(JSON.stringify({ type: "say", text: "   " }));
+    expect(await bot.event("error")).toMatchObject({ code: "empty_message" });
+    bot.send(JSON.stringify({ type: "say", text: "a real line" }));
+    await alice.expect("bot: a real line");
+  });
+
+  it("refuses a JSON frame over the size limit with too_big, in a chat too, and relays nothing of it", async () => {
+    const lobby = freshLobby();
+    const bot = await jsonLogin(lobby, "bot");
+    const alice = await login(lobby, "alice");
+    alice.send("connect bot");
+    await bot.event("incoming_request");
+    bot.send(JSON.stringify({ type: "answer", accept: true }));
+    await alice.until("You are now connected with bot");
+    bot.send(JSON.stringify({ type: "say", text: "x".repeat(DEFAULT_CONFIG.maxMessageBytes + 1) }));
+    expect(await bot.event("error")).toMatchObject({ code: "too_big" });
+    await alice.expectQuiet();
+  });
+
+  it("passes a numbered say's number on to a JSON partner (exactly-once clients need it)", async () => {
+    const lobby = freshLobby();
+    const alice = await jsonLogin(lobby, "alice");
+    const bob = await jsonLogin(lobby, "bob");
+    alice.send(JSON.stringify({ type: "connect", to: "bob" }));
+    await bob.event("incoming_request");
+    bob.send(JSON.stringify({ type: "answer", accept: true }));
+    await alice.event("connected");
+    alice.send(JSON.stringify({ type: "say", text: "one", seq: 7 }));
+    expect(await bob.event("message")).toEqual({ type: "message", from: "alice", text: "one", seq: 7 });
+    alice.send(JSON.stringify({ type: "say", text: "two", seq: 8 }));
+    expect(await bob.event("message")).toEqual({ type: "message", from: "alice", text: "two", seq: 8 });
   });
 });

@@ -1,23 +1,27 @@
 import { runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { describe, expect, it, vi } from "vitest";
+import type { State } from "../src/rules";
 import { QUIET_MS } from "../src/timers";
-import { chatting, freshLobby, lobbyStub, login, requested } from "./support/lobby";
+import { chatting, freshLobby, lobbyStub, login, requested, withConn, withServerSocket } from "./support/lobby";
 
 /** Let the lobby's quiet period pass, so that the runtime answers pings again (see QUIET_MS). */
 const quiet = (lobby: string) =>
   runInDurableObject(lobbyStub(lobby), (instance) => instance.runTimers(Date.now() + QUIET_MS));
 
 describe("timers: request expiry and the heartbeat sweep (one alarm)", () => {
-  it("sets an alarm no later than the request's deadline", async () => {
+  it("sets the alarm at the request's deadline when that is the earliest timer, and expires it then", async () => {
     const lobby = freshLobby();
-    const alice = await login(lobby, "alice");
-    const bob = await login(lobby, "bob");
-    const before = Date.now();
-    alice.send("connect bob");
-    await bob.expect("alice is trying to connect with you (y/n)");
-    const alarm = await runInDurableObject(lobbyStub(lobby), (_lobby, state) => state.storage.getAlarm());
-    expect(alarm).not.toBeNull();
-    expect(alarm!).toBeLessThanOrEqual(before + 60_000 + 1000);
+    const stub = lobbyStub(lobby);
+    const [alice, bob] = await requested(lobby, "alice", "bob");
+    const deadline = await runInDurableObject(stub, (instance) => [...(instance as unknown as { state: State }).state.requests.values()][0]!.deadline);
+    // A second before the deadline: the heartbeat sweep of a lobby with a request open would be 15 s later, the
+    // idle sweep minutes later. Only the deadline can put the alarm here.
+    await runInDurableObject(stub, (instance) => instance.runTimers(deadline - 1000));
+    expect(await runInDurableObject(stub, (_lobby, state) => state.storage.getAlarm())).toBe(deadline);
+    await alice.expectQuiet();
+    await runInDurableObject(stub, (instance) => instance.runTimers(deadline));
+    await alice.expect("Your request to bob expired without an answer");
+    await bob.expect("The request from alice expired");
   });
 
   it("expires an unanswered request after the timeout and tells both sides", async () => {
@@ -93,6 +97,18 @@ describe("timers: request expiry and the heartbeat sweep (one alarm)", () => {
     await alice.expect("bob has left the chat (disconnected)");
   });
 
+  it("sweeps a socket whose pings the runtime answered (the Lobby never saw them) once it goes silent", async () => {
+    const lobby = freshLobby();
+    const [alice, bob] = await chatting(lobby, "alice", "bob");
+    await quiet(lobby);
+    bob.send("ping");
+    await bob.expect(/^pong$/);
+    expect(await withServerSocket(lobby, "bob", (_lobby, ws, state) => state.getWebSocketAutoResponseTimestamp(ws))).not.toBeNull();
+    await runInDurableObject(lobbyStub(lobby), (instance) => instance.runTimers(Date.now() + 46_000));
+    expect(await bob.waitClosed()).toEqual({ code: 4000, reason: "heartbeat timeout" });
+    await alice.expect("bob has left the chat (disconnected)");
+  });
+
   it("holds a client that never pings to the idle timeout only (10 minutes), then frees its name", async () => {
     const lobby = freshLobby();
     const [alice, bob] = await chatting(lobby, "alice", "bob");
@@ -123,12 +139,37 @@ describe("timers: request expiry and the heartbeat sweep (one alarm)", () => {
 
   it("clears the alarm once the lobby is empty", async () => {
     const lobby = freshLobby();
+    const stub = lobbyStub(lobby);
+    const alarm = () => runInDurableObject(stub, (_lobby, state) => state.storage.getAlarm());
     const alice = await login(lobby, "alice");
+    // Set at login: the end of the quiet period, then the idle sweep.
+    expect(await alarm()).not.toBeNull();
     alice.close(1000, "bye");
     await alice.waitClosed();
-    const stub = lobbyStub(lobby);
-    // The alarm set at login (the quiet period, the idle sweep) fires and finds nobody: no further alarm is set.
+    // The next timer run finds nobody: the alarm is deleted, not left to fire for nothing.
     await quiet(lobby);
-    expect(await runInDurableObject(stub, (_lobby, state) => state.storage.getAlarm())).toBeNull();
+    expect(await alarm()).toBeNull();
+    expect(await runDurableObjectAlarm(stub)).toBe(false);
+  });
+
+  it("counts a chat line as hearing from its client: one that pinged once and then chats is not swept", async () => {
+    const lobby = freshLobby();
+    const [alice, bob] = await chatting(lobby, "alice", "bob");
+    bob.send("ping");
+    await bob.expect(/^pong$/);
+    // The Lobby answered that ping (the lobby is active), so the sweep reads it from the attachment alone.
+    expect(await withServerSocket(lobby, "bob", (_lobby, ws, state) => state.getWebSocketAutoResponseTimestamp(ws))).toBeNull();
+    // As if the ping was 40 s ago (the attachment's time is written at most every 11 s, so move it back by hand).
+    await withConn(lobby, "bob", (_lobby, conn) => {
+      conn.att.heardAt -= 40_000;
+    });
+    bob.send("still here");
+    await alice.expect("bob: still here");
+    // 30 s on: 70 s after the ping, 30 s after the chat line. Only the ping is past the 45 s heartbeat timeout.
+    await runInDurableObject(lobbyStub(lobby), (instance) => instance.runTimers(Date.now() + 30_000));
+    alice.send("and you?");
+    await bob.expect("alice: and you?");
+    await bob.expectQuiet();
+    expect(bob.closed).toBeNull();
   });
 });

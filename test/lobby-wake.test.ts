@@ -6,6 +6,7 @@ import { env, runInDurableObject } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import { type Attachment, Lobby } from "../src/lobby";
 import type { State } from "../src/rules";
+import { QUIET_MS } from "../src/timers";
 import { chatting, freshLobby, lobbyStub, login, open } from "./support/lobby";
 import type { Peer } from "./support/peer";
 
@@ -22,6 +23,17 @@ function wakeAndSay(lobby: string, name: string, frame: string): Promise<{ rebui
     await woken.webSocketMessage(ws, frame);
     return { rebuilt: rebuilt(woken) };
   });
+}
+
+/**
+ * Builds a Lobby as a wake does, with the alarm read. The runtime gives a new Lobby no event before its constructor
+ * has read the alarm (blockConcurrencyWhile); inside the test's own event that read waits for the event to end, so
+ * a Lobby built here would not know its alarm. Read for it instead.
+ */
+async function wokenWithAlarm(state: DurableObjectState): Promise<Lobby> {
+  const woken = new Lobby(state, env);
+  (woken as unknown as { alarmAt: number | null }).alarmAt = await state.storage.getAlarm();
+  return woken;
 }
 
 /** Each socket's key and the key of the socket its attachment routes chat lines to. */
@@ -131,8 +143,7 @@ describe("a woken Lobby", () => {
       // The lobby's own next timer (a sweep, while a chat goes on) is a while away.
       const before = Date.now() + 60_000;
       await state.storage.setAlarm(before);
-      const woken = new Lobby(state, env);
-      await state.storage.getAlarm(); // after the woken Lobby's own read of it, as the runtime ensures
+      const woken = await wokenWithAlarm(state);
       const ws = state.getWebSockets().find((w) => attachment(w).key === "alice")!;
       await woken.webSocketMessage(ws, "a line that wakes it");
       // The first frame after a quiet spell takes pings over (keepalive.ts): an alarm to hand them back comes first.
@@ -144,5 +155,72 @@ describe("a woken Lobby", () => {
     expect(result.rebuilt).toBe(false);
     // Too soon to hand back (no quiet spell yet): the alarm is set for the hand-over again, still before the lobby's.
     expect(result.after!).toBeLessThan(result.before);
+  });
+
+  it("keeps a chat's end through a wake: a line typed just after it is not read as a command", async () => {
+    const lobby = freshLobby();
+    const [alice, bob] = await chatting(lobby, "alice", "bob");
+    alice.send("exit");
+    await bob.expect("alice has left the chat");
+    // bob, mid-sentence when alice left, goes on typing; the woken Lobby knows the chat has only just ended.
+    expect(await wakeAndSay(lobby, "bob", "hello there")).toEqual({ rebuilt: true });
+    await bob.expect("Your chat has just ended, so that line was not sent");
+  });
+
+  it("pushes presence after a wake to a JSON client that has not listed since", async () => {
+    const lobby = freshLobby();
+    const watcher = await jsonLogin(lobby, "watcher");
+    await login(lobby, "alice");
+    await login(lobby, "bob");
+    const view = new Map<string, string>();
+    const fold = async (done: () => boolean) => {
+      while (!done()) {
+        const event = await watcher.peer.event<{ changes: { name: string; status: string }[] }>("presence");
+        for (const change of event.changes) view.set(change.name, change.status);
+      }
+    };
+    await fold(() => view.get("bob") === "available");
+    expect(await wakeAndSay(lobby, "alice", "connect bob")).toEqual({ rebuilt: true });
+    await fold(() => view.get("alice") === "pending" && view.get("bob") === "pending");
+  });
+
+  it("sets the lobby's own timer again once heartbeats are handed back, still without rebuilding", async () => {
+    const lobby = freshLobby();
+    await chatting(lobby, "alice", "bob");
+    const result = await runInDurableObject(lobbyStub(lobby), async (_instance, state) => {
+      const before = Date.now() + 60_000;
+      await state.storage.setAlarm(before);
+      const woken = await wokenWithAlarm(state);
+      const ws = state.getWebSockets().find((w) => attachment(w).key === "alice")!;
+      await woken.webSocketMessage(ws, "a line that wakes it");
+      const quiet = await state.storage.getAlarm();
+      // The quiet spell has passed (moved back by hand rather than waited for): pings go back to the runtime.
+      (woken as unknown as { keepalive: { lastFrameAt: number } }).keepalive.lastFrameAt -= QUIET_MS;
+      await woken.alarm();
+      return { before, quiet, after: await state.storage.getAlarm(), rebuilt: rebuilt(woken) };
+    });
+    expect(result.quiet!).toBeLessThan(result.before);
+    expect(result.after).toBe(result.before);
+    expect(result.rebuilt).toBe(false);
+  });
+
+  it("forgets in storage that a user was away once it resumes, so a rebuild does not make it away again", async () => {
+    const lobby = freshLobby();
+    const alice = await jsonLogin(lobby, "alice");
+    const bob = await jsonLogin(lobby, "bob");
+    alice.peer.send(JSON.stringify({ type: "connect", to: "bob" }));
+    await bob.peer.event("incoming_request");
+    bob.peer.send(JSON.stringify({ type: "answer", accept: true }));
+    await alice.peer.event("connected");
+    const away = () => runInDurableObject(lobbyStub(lobby), (_instance, state) => [...state.storage.sql.exec<{ key: string }>("SELECT key FROM away")].map((r) => r.key));
+    bob.peer.close(4000, "dropped");
+    await alice.peer.event("partner_away");
+    expect(await away()).toEqual(["bob"]);
+    const back = await open(lobby, "bob again", { json: true });
+    await back.event("ask_name");
+    back.send(JSON.stringify({ type: "resume", token: bob.token }));
+    await back.event("resumed");
+    await alice.peer.event("partner_back");
+    expect(await away()).toEqual([]);
   });
 });

@@ -354,8 +354,11 @@ describe("parseJson", () => {
       name: "alice",
     });
     expect(parseJson('{"type":"__proto__"}')).toEqual(invalid("bad_action"));
-    expect(({} as Record<string, unknown>).type).toBeUndefined();
-    expect(({} as Record<string, unknown>).name).toBeUndefined();
+    // Copied with Object.assign or a merge, a "__proto__" key would become the action's prototype: it must stay data.
+    const action = parseJson('{"type":"login","name":"alice","__proto__":{"type":"quit","admin":true}}');
+    expect(action).toEqual({ type: "login", name: "alice" });
+    expect(Object.getPrototypeOf(action)).toBe(Object.prototype);
+    expect((action as Record<string, unknown>).admin).toBeUndefined();
   });
 });
 

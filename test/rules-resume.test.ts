@@ -3,7 +3,7 @@
 
 import { describe, expect, it } from "vitest";
 import type { ServerEvent } from "../public/wire/protocol.js";
-import { type Input, type LinkRow, type State, awayRow, emptyState, linkRow, rebuild, statusOf, step } from "../src/rules";
+import { type Input, type LinkRow, type State, awayRow, emptyState, linkRow, nextDeadline, rebuild, statusOf, step } from "../src/rules";
 import { CONFIG, NOW, eventsTo } from "./support/rules";
 
 const GRACE = CONFIG.resumeGraceMs;
@@ -68,6 +68,8 @@ describe("away", () => {
     expect(statusOf(state, "maya")).toBe("away");
     expect(state.users.get("tom")!.peer).toBe("maya");
     expect(awayRow(state, "maya")).toMatchObject({ key: "maya", until: NOW + GRACE });
+    // The end of the window is a timer of its own: the Lobby wakes then to let the user go.
+    expect(nextDeadline(state)).toBe(NOW + GRACE);
     run(state, { type: "open", sid: "other" }, NOW);
     expect(eventsTo(act(state, "other", { type: "login", name: "Maya" }), "other")[0]).toMatchObject({ reason: "taken" });
   });

@@ -11,6 +11,7 @@ import {
   type User,
   chatRoute,
   emptyState,
+  engaged,
   inputMode,
   nextDeadline,
   restore,
@@ -1114,5 +1115,15 @@ describe("restore after hibernation", () => {
     const result = tick(restored, NOW + 120_000);
     expect(recipients(result)).toEqual([...sids].sort());
     expect(restored.requests.size).toBe(0);
+  });
+});
+
+describe("engaged", () => {
+  it("is true while a request is pending or a chat goes on, so that the Lobby sweeps often", () => {
+    const { state } = lobby("alice", "bob");
+    expect(engaged(state)).toBe(false);
+    request(state, "alice", "bob");
+    // A pending request alone: a silent target keeps its requester waiting.
+    expect(engaged(state)).toBe(true);
   });
 });

@@ -23,6 +23,9 @@ describe("the worker", () => {
   it("refuses a lobby name outside the allowed alphabet", async () => {
     const res = await SELF.fetch("http://parley.test/ws?lobby=no%20spaces", { headers: { Upgrade: "websocket" } });
     expect(res.status).toBe(400);
+    // 64 characters at most: each name is a Durable Object, and its name is in every log line about it.
+    const long = await SELF.fetch(`http://parley.test/ws?lobby=${"x".repeat(65)}`, { headers: { Upgrade: "websocket" } });
+    expect(long.status).toBe(400);
   });
 
   it("upgrades /ws and greets with the username question", async () => {

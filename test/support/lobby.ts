@@ -4,6 +4,7 @@ import { SELF, env, runInDurableObject } from "cloudflare:test";
 import { afterEach, expect } from "vitest";
 import { JSON_SUBPROTOCOL } from "../../public/wire/protocol.js";
 import type { Attachment, Lobby } from "../../src/lobby";
+import type { Conn, Sockets } from "../../src/sockets";
 import { Peer } from "./peer";
 import type { ServerEvent } from "../../public/wire/protocol.js";
 import type { Input } from "../../src/rules";
@@ -79,6 +80,19 @@ export function withServerSocket<R>(
     const ws = state.getWebSockets().find((w) => (w.deserializeAttachment() as Attachment | null)?.key === name.toLowerCase());
     if (!ws) throw new Error(`no server socket for ${name}`);
     return fn(instance, ws, state);
+  });
+}
+
+/**
+ * Runs `fn` inside the Lobby with its own bookkeeping of the socket `name` is logged in on (sockets.ts): for tests
+ * that must break a send, or move a socket's clock back.
+ */
+export function withConn<R>(lobby: string, name: string, fn: (instance: Lobby, conn: Conn) => R | Promise<R>): Promise<R> {
+  return runInDurableObject(lobbyStub(lobby), (instance: Lobby) => {
+    const sockets = (instance as unknown as { sockets: Sockets }).sockets;
+    const conn = sockets.all().find((c) => c.att.key === name.toLowerCase() && !c.att.gone);
+    if (!conn) throw new Error(`the Lobby has no socket for ${name}`);
+    return fn(instance, conn);
   });
 }
 
