@@ -214,6 +214,14 @@ export const mutants = [
     tests: ["test/lobby-chat.test.ts", "test/lobby-departures.test.ts"],
   },
   {
+    id: "resume-not-capped",
+    file: L,
+    find: 'const logsIn = action.type === "login" || action.type === "resume";',
+    replace: 'const logsIn = action.type === "login";',
+    why: "resume attempts skip the per-address login cap: credentials guessed at the rate limit's pace",
+    tests: ["test/security.test.ts"],
+  },
+  {
     id: "sleepy-route-one-sided",
     file: L,
     find: "partner.att.gone || partner.att.to !== conn.att.sid ||",
@@ -248,7 +256,7 @@ export const mutants = [
   {
     id: "handover-alarm-not-reset",
     file: L,
-    find: "if (this.alarmAt !== null) void this.ctx.storage.setAlarm(this.alarmAt);",
+    find: "if (this.alarmAt !== null) void this.ctx.storage.setAlarm(this.alarmAt, UNGATED);",
     replace: "",
     why: "after the heartbeat hand-over alarm, the lobby's own timer is not set again",
     tests: ["test/lobby-wake.test.ts"],
@@ -264,8 +272,8 @@ export const mutants = [
   {
     id: "alarm-never-deleted",
     file: L,
-    find: "void (want === null ? this.ctx.storage.deleteAlarm() : this.ctx.storage.setAlarm(want));",
-    replace: "void (want === null ? undefined : this.ctx.storage.setAlarm(want));",
+    find: "void (want === null ? this.ctx.storage.deleteAlarm() : this.ctx.storage.setAlarm(want, UNGATED));",
+    replace: "void (want === null ? undefined : this.ctx.storage.setAlarm(want, UNGATED));",
     why: "an empty lobby keeps its alarm",
     tests: ["test/lobby-timers.test.ts"],
   },
@@ -558,12 +566,12 @@ export const mutants = [
     tests: ["test/lobby-restore.test.ts"],
   },
   {
-    id: "store-never-dropped",
+    id: "store-link-never-deleted",
     file: "src/store.ts",
-    find: "if (row?.n !== 0) return;",
-    replace: "return;",
-    why: "tables of an emptied lobby never dropped",
-    tests: ["test/lobby-restore.test.ts", "test/lobby-frames.test.ts"],
+    find: 'if (this.ready) this.sql.exec("DELETE FROM links WHERE a = ?", id);',
+    replace: "",
+    why: "a chat's or request's row outlives it: after a restart the two would be paired again",
+    tests: ["test/lobby-restore.test.ts", "test/lobby-storage.test.ts"],
   },
   {
     id: "store-away-not-deleted",
