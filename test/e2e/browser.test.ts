@@ -26,7 +26,8 @@ import { type DevServer, startDevServer } from "../../scripts/dev-server.mjs";
 /** What the server says for an event: the page must use the same words. */
 const text = (e: ServerEvent) => renderText(e)[0]!;
 
-const GRACE_MS = 5000;
+// Long enough for the 5 s network cut below; short enough that a page closed for good is told about soon.
+const GRACE_MS = 8000;
 
 let dev: DevServer;
 let browser: Browser;
@@ -209,6 +210,52 @@ describe("the web client in Chromium", () => {
     expect(await theirMessages(bob.page).allTextContents()).toEqual(["two"]);
     expect(await myMessages(bob.page).allTextContents()).toEqual(["one", "three", "four"]);
 
+    expect(alice.errors).toEqual([]);
+    expect(bob.errors).toEqual([]);
+  });
+
+  it("carries a chat through 5 s offline: lines typed on both sides meanwhile arrive once, in order", async () => {
+    freshLobby();
+    // Offline: the page's socket is cut and every new one is refused at once, as when the network is gone.
+    let offline = false;
+    const routes: { page: WebSocketRoute; server: WebSocketRoute }[] = [];
+    const alice = await open(DESKTOP, (page) =>
+      page.routeWebSocket(/\/ws/, (route) => {
+        if (offline) return void route.close({ code: 1006, reason: "offline" });
+        routes.push({ page: route, server: route.connectToServer() });
+      }),
+    );
+    const bob = await open(DESKTOP);
+    await logIn(alice.page, "alice");
+    await logIn(bob.page, "bob");
+    await bob.page.getByRole("button", { name: "Connect with alice" }).click();
+    await alice.page.getByRole("dialog", { name: "bob wants to chat" }).getByRole("button", { name: "Accept" }).click();
+    await chatLine(alice.page, text({ type: "connected", with: "bob" })).waitFor();
+    await say(bob.page, "before");
+    await theirMessages(alice.page).getByText("before", { exact: true }).waitFor();
+
+    const cutAt = Date.now();
+    offline = true;
+    await alice.context.setOffline(true);
+    const cut = routes.at(-1)!;
+    await cut.server.close({ code: 1001, reason: "test: network gone" });
+    await cut.page.close({ code: 1006, reason: "test: network gone" });
+    await chatLine(bob.page, text({ type: "partner_away", name: "alice", graceMs: GRACE_MS })).waitFor();
+    await say(bob.page, "while away 1");
+    await say(bob.page, "while away 2");
+    await say(alice.page, "typed offline");
+    await new Promise((resolve) => setTimeout(resolve, Math.max(0, 5000 - (Date.now() - cutAt)))); // the cut is the point
+    offline = false;
+    await alice.context.setOffline(false);
+
+    await chatLine(alice.page, "Back; your chat with bob goes on").waitFor({ timeout: GRACE_MS + 5000 });
+    await theirMessages(alice.page).getByText("while away 2", { exact: true }).waitFor();
+    await theirMessages(bob.page).getByText("typed offline", { exact: true }).waitFor();
+    await say(bob.page, "after");
+    await theirMessages(alice.page).getByText("after", { exact: true }).waitFor();
+    expect(await theirMessages(alice.page).allTextContents()).toEqual(["before", "while away 1", "while away 2", "after"]);
+    expect(await theirMessages(bob.page).allTextContents()).toEqual(["typed offline"]);
+    expect(await myMessages(alice.page).allTextContents()).toEqual(["typed offline"]);
     expect(alice.errors).toEqual([]);
     expect(bob.errors).toEqual([]);
   });
