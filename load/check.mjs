@@ -106,6 +106,32 @@ export class Problems {
  */
 
 /**
+ * One direction of a chat, as its receiver showed it: the line numbers `seqs` in arrival order, of `n` sent.
+ * @param {number[]} seqs
+ * @param {number} n
+ * @param {(q: number) => void} neverSent  called for a number the sender never sent
+ * @returns {{ once: Set<number>, max: number, repeated: number, outOfOrder: number }}
+ *   every number shown, the highest shown in order, how many were shown again, how many came after a higher one
+ */
+function tally(seqs, n, neverSent) {
+  const once = new Set();
+  let max = -1;
+  let repeated = 0;
+  let outOfOrder = 0;
+  for (const q of seqs) {
+    if (q >= n) neverSent(q);
+    if (once.has(q)) {
+      repeated++;
+      continue;
+    }
+    once.add(q);
+    if (q < max) outOfOrder++;
+    else max = q;
+  }
+  return { once, max, repeated, outOfOrder };
+}
+
+/**
  * @param {ClientRecord[]} clients
  * @param {Session[]} sessions
  */
@@ -218,18 +244,11 @@ export function check(clients, sessions) {
       const got = seen.get(`${y.id}/${s.id}`)?.seqsFrom ?? [];
       const xs = seen.get(`${x.id}/${s.id}`);
       sent += n;
-      const once = new Set();
-      let max = -1;
-      for (const q of got) {
-        if (q >= n) errors.add("message_never_sent", `${y.name} got m${s.id}.${q} but ${x.name} sent ${n}`);
-        if (once.has(q)) {
-          duplicates++;
-          continue;
-        }
-        once.add(q);
-        if (q < max) reordered++;
-        else max = q;
-      }
+      const { once, max, repeated, outOfOrder } = tally(got, n, (q) =>
+        errors.add("message_never_sent", `${y.name} got m${s.id}.${q} but ${x.name} sent ${n}`),
+      );
+      duplicates += repeated;
+      reordered += outOfOrder;
       delivered += once.size;
       const k = max + 1;
       const gaps = k - [...once].filter((q) => q < k).length;
@@ -435,18 +454,11 @@ export function checkDrops(users, sessions) {
       const xs = seenOf(x.id, s.id);
       const ys = seenOf(y.id, s.id);
       sent += n;
-      const once = new Set();
-      let max = -1;
-      for (const q of ys.seqs) {
-        if (q >= n) errors.add("message_never_sent", `${y.name} showed m${s.id}.${q} but ${x.name} sent ${n}`);
-        if (once.has(q)) {
-          duplicates++;
-          continue;
-        }
-        once.add(q);
-        if (q < max) reordered++;
-        else max = q;
-      }
+      const { once, repeated, outOfOrder } = tally(ys.seqs, n, (q) =>
+        errors.add("message_never_sent", `${y.name} showed m${s.id}.${q} but ${x.name} sent ${n}`),
+      );
+      duplicates += repeated;
+      reordered += outOfOrder;
       delivered += once.size;
       lost += n - [...once].filter((q) => q < n).length;
       for (const q of xs.undelivered) {

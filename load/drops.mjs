@@ -13,7 +13,7 @@
 // sides away at once (a restart) is test/e2e/restart.test.ts.
 
 import { Conversation } from "../public/wire/conversation.js";
-import { Client, limiter, pairUp } from "../scripts/lib/client.mjs";
+import { Client, barrier, limiter, pairUp } from "../scripts/lib/client.mjs";
 import { Problems, checkDrops, tag, untag } from "./check.mjs";
 
 /** @typedef {import("../scripts/lib/client.mjs").Ev} Ev */
@@ -408,17 +408,9 @@ export async function runDrops(o) {
   const run = (current = new Run());
   const gate = limiter(o.concurrency);
   const rampStart = now();
-  let readyPairs = 0;
-  /** @type {() => void} */
-  let everyoneInNow = () => {};
-  const everyoneIn = new Promise((/** @type {(v?: unknown) => void} */ r) => (everyoneInNow = r)).then(() => {});
-  const rampTimer = setTimeout(everyoneInNow, TIMEOUT.ramp);
-  const ready = () => {
-    if (++readyPairs === o.pairs) everyoneInNow();
-  };
+  const { ready, all: everyoneIn } = barrier(o.pairs, TIMEOUT.ramp);
   const pairs = Array.from({ length: o.pairs }, (_, i) => runPair(o, run, i, gate, everyoneIn, ready));
   await everyoneIn;
-  clearTimeout(rampTimer);
   const rampSeconds = (now() - rampStart) / 1000;
   o.progress(`load --drops: ${run.loginMs.length} users logged in in ${rampSeconds.toFixed(1)} s; chatting for ${o.seconds} s`);
   const phaseStart = now();

@@ -30,7 +30,7 @@ import { cpus, loadavg } from "node:os";
 import { monitorEventLoopDelay } from "node:perf_hooks";
 import { LIFTED_LIMITS, startDevServer } from "../scripts/dev-server.mjs";
 import { number, oneOf, readArgs, text, whole } from "../scripts/lib/args.mjs";
-import { Client, limiter, pairUp } from "../scripts/lib/client.mjs";
+import { Client, barrier, limiter, pairUp } from "../scripts/lib/client.mjs";
 import { fmtMs, quantile } from "../scripts/lib/figures.mjs";
 import { machineCpu } from "../scripts/lib/procs.mjs";
 import { CHAT_END_GRACE_MS } from "../public/wire/text.js";
@@ -459,21 +459,13 @@ async function main() {
 
     // Ramp: every user logs in, a bounded number at a time; the chat phase starts when all are in.
     const rampStart = now();
-    let readyPairs = 0;
-    /** @type {() => void} */
-    let everyoneInNow = () => {};
-    const everyoneIn = new Promise((/** @type {(v?: unknown) => void} */ r) => (everyoneInNow = r)).then(() => {});
-    const rampTimer = setTimeout(everyoneInNow, TIMEOUT.ramp);
-    const ready = () => {
-      if (++readyPairs === PAIRS) everyoneInNow();
-    };
+    const { ready, all: everyoneIn } = barrier(PAIRS, TIMEOUT.ramp);
     const progressTimer = setInterval(() => {
       if (phaseEnd === Infinity) progress(`load: ramp ${Math.round((now() - rampStart) / 1000)} s: ${loginMs.length} of ${PAIRS * 2} logged in`);
       else progress(`load: chat ${Math.round((now() - (phaseEnd - SECONDS * 1000)) / 1000)} s: chats=${connectMs.length} lines received=${latencies.length} crashes=${crashes} problems=${problems.total()}`);
     }, 10_000);
     const pairs = Array.from({ length: PAIRS }, (_, i) => runPair(wsUrl, i, everyoneIn, ready));
     await everyoneIn;
-    clearTimeout(rampTimer);
     const rampSeconds = (now() - rampStart) / 1000;
     const loggedIn = loginMs.length;
     progress(`load: ${loggedIn} users logged in in ${rampSeconds.toFixed(1)} s; chatting for ${SECONDS} s`);

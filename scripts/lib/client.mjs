@@ -337,6 +337,22 @@ export async function closeAll(clients, timeoutMs = 15_000) {
 }
 
 /**
+ * Waits for `count` parties to say they are ready, or for `timeoutMs`, whichever comes first (a load test's ramp:
+ * the chat phase starts when every user is in, or when the ramp has taken too long).
+ * @param {number} count
+ * @param {number} timeoutMs
+ * @returns {{ ready: () => void, all: Promise<void> }}
+ */
+export function barrier(count, timeoutMs) {
+  let arrived = 0;
+  /** @type {() => void} */
+  let open = () => {};
+  const all = new Promise((/** @type {(v?: unknown) => void} */ r) => (open = r)).then(() => clearTimeout(timer));
+  const timer = setTimeout(open, timeoutMs);
+  return { ready: () => void (++arrived === count && open()), all };
+}
+
+/**
  * At most `slots` calls of the returned function's argument run at once; the others wait their turn.
  * @param {number} slots
  */

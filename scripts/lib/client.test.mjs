@@ -6,7 +6,7 @@
 import { describe, expect, it } from "vitest";
 import { parseAction } from "../../public/wire/protocol.js";
 import { parseText, render, say } from "../../public/wire/text.js";
-import { decode, encode } from "./client.mjs";
+import { barrier, decode, encode } from "./client.mjs";
 
 /** @type {import("../../public/wire/protocol.js").ServerEvent[]} */
 const EVENTS = [
@@ -72,5 +72,22 @@ describe("the server reads what the tools' client sends", () => {
   it.each(ACTIONS)("%j, in either dialect", (action, mode) => {
     expect(parseAction(encode(action, "json"))).toEqual(action);
     expect(parseText(encode(action, "text"), mode)).toEqual(action);
+  });
+});
+
+describe("the load test's ramp barrier", () => {
+  it("opens when every party is ready, or at the timeout, whichever is first", async () => {
+    const early = barrier(2, 60_000);
+    let opened = false;
+    void early.all.then(() => (opened = true));
+    early.ready();
+    await Promise.resolve();
+    expect(opened).toBe(false);
+    early.ready();
+    await early.all;
+
+    const late = barrier(3, 10);
+    late.ready();
+    await late.all; // the timeout opened it with one party of three
   });
 });
