@@ -73,7 +73,7 @@ export async function measureWake({ sizes = [1000, 10_000, 30_000], samples = 3,
             await new Promise((r) => setTimeout(r, wait));
             const from = dev.output().length;
             const { ms } = await call(path, query);
-            const woke = await dev.waitForOutput(new RegExp(`wake-bench: ${who} constructed`), { from, timeoutMs: 2_000 }).then(
+            const woke = await dev.waitForOutput(new RegExp(`${who} woke`), { from, timeoutMs: 2_000 }).then(
               () => true,
               () => false,
             );
