@@ -5,6 +5,7 @@ import { existsSync, mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { type Browser, type BrowserContext, type Locator, type Page, chromium } from "playwright-core";
+import { renderText } from "../../public/wire/text.js";
 
 export const CHROMIUM = "/usr/bin/chromium";
 export const SCREENSHOTS = resolve(import.meta.dirname, "../../test-results/screenshots");
@@ -86,6 +87,13 @@ export const chatLine = (page: Page, text: string): Locator =>
 
 export const theirMessages = (page: Page): Locator => page.locator("#transcript .msg-theirs .msg-text");
 export const myMessages = (page: Page): Locator => page.locator("#transcript .msg-mine .msg-text");
+
+/** `asker` presses Connect beside `answerer`'s name, `answerer` accepts, and `answerer`'s page says they are connected. */
+export async function startChat(asker: { page: Page; name: string }, answerer: { page: Page; name: string }): Promise<void> {
+  await asker.page.getByRole("button", { name: `Connect with ${answerer.name}` }).click();
+  await answerer.page.getByRole("dialog", { name: `${asker.name} wants to chat` }).getByRole("button", { name: "Accept" }).click();
+  await chatLine(answerer.page, renderText({ type: "connected", with: asker.name })[0]!).waitFor();
+}
 
 /** Types into the message box and presses Enter. */
 export async function say(page: Page, text: string): Promise<void> {

@@ -18,6 +18,7 @@ import {
   openClient,
   say,
   shot,
+  startChat,
   submitName,
   theirMessages,
 } from "./browser-support.ts";
@@ -175,9 +176,7 @@ describe("the web client in Chromium", () => {
     const bob = await open(DESKTOP);
     await logIn(alice.page, "alice");
     await logIn(bob.page, "bob");
-    await bob.page.getByRole("button", { name: "Connect with alice" }).click();
-    await alice.page.getByRole("dialog", { name: "bob wants to chat" }).getByRole("button", { name: "Accept" }).click();
-    await chatLine(alice.page, text({ type: "connected", with: "bob" })).waitFor();
+    await startChat({ page: bob.page, name: "bob" }, { page: alice.page, name: "alice" });
     await say(bob.page, "one");
     await theirMessages(alice.page).getByText("one", { exact: true }).waitFor();
 
@@ -228,9 +227,7 @@ describe("the web client in Chromium", () => {
     const bob = await open(DESKTOP);
     await logIn(alice.page, "alice");
     await logIn(bob.page, "bob");
-    await bob.page.getByRole("button", { name: "Connect with alice" }).click();
-    await alice.page.getByRole("dialog", { name: "bob wants to chat" }).getByRole("button", { name: "Accept" }).click();
-    await chatLine(alice.page, text({ type: "connected", with: "bob" })).waitFor();
+    await startChat({ page: bob.page, name: "bob" }, { page: alice.page, name: "alice" });
     await say(bob.page, "before");
     await theirMessages(alice.page).getByText("before", { exact: true }).waitFor();
 
@@ -266,9 +263,7 @@ describe("the web client in Chromium", () => {
     const bob = await open(PHONE);
     await logIn(alice.page, "alice");
     await logIn(bob.page, "bob");
-    await bob.page.getByRole("button", { name: "Connect with alice" }).click();
-    await alice.page.getByRole("dialog", { name: "bob wants to chat" }).getByRole("button", { name: "Accept" }).click();
-    await chatLine(alice.page, text({ type: "connected", with: "bob" })).waitFor();
+    await startChat({ page: bob.page, name: "bob" }, { page: alice.page, name: "alice" });
     await say(alice.page, "before the reload");
     await say(bob.page, "me too");
     await theirMessages(alice.page).getByText("me too", { exact: true }).waitFor();

@@ -11,7 +11,7 @@ import { join } from "node:path";
 import type { Page } from "playwright-core";
 import { afterAll, afterEach, beforeAll, expect, it } from "vitest";
 import { type DevServer, freePort, snapshot, startDevServer } from "../../scripts/dev-server.mjs";
-import { chatLine, launchChromium, logIn, myMessages, openClient, say, theirMessages } from "./browser-support.ts";
+import { chatLine, launchChromium, logIn, myMessages, openClient, say, startChat, theirMessages } from "./browser-support.ts";
 import { type TerminalClient, killTerminalClients, loggedIn } from "./terminal-support.ts";
 
 /** How long a restart may take on a busy machine: wrangler dev builds the worker and starts two runtimes. */
@@ -134,9 +134,7 @@ it("carries a chat between two web pages through a kill and restart of wrangler 
     const [alice, bob] = await Promise.all([openClient(browser, dev.url, lobby), openClient(browser, dev.url, lobby)]);
     await logIn(alice.page, "alice");
     await logIn(bob.page, "bob");
-    await bob.page.getByRole("button", { name: "Connect with alice" }).click();
-    await alice.page.getByRole("dialog", { name: "bob wants to chat" }).getByRole("button", { name: "Accept" }).click();
-    await chatLine(alice.page, "You are now connected with bob").waitFor();
+    await startChat({ page: bob.page, name: "bob" }, { page: alice.page, name: "alice" });
     await say(alice.page, "a1");
     await say(bob.page, "b1");
     await theirMessages(bob.page).getByText("a1", { exact: true }).waitFor();
