@@ -9,10 +9,14 @@
 import type { AwayRow, LinkRow } from "./rules";
 
 export class Store {
-  private ready: boolean;
+  /** Whether the tables exist; looked up at first use, since a wake that only relays a chat line never asks. */
+  private exists: boolean | null = null;
 
-  constructor(private readonly sql: SqlStorage) {
-    this.ready = [...sql.exec("SELECT name FROM sqlite_master WHERE type = 'table' AND name = 'links'")].length > 0;
+  constructor(private readonly sql: SqlStorage) {}
+
+  private get ready(): boolean {
+    this.exists ??= [...this.sql.exec("SELECT name FROM sqlite_master WHERE type = 'table' AND name = 'links'")].length > 0;
+    return this.exists;
   }
 
   /** Every link and every away user, as stored. */
@@ -70,6 +74,6 @@ export class Store {
         "a_name TEXT NOT NULL, b_name TEXT NOT NULL, a_resume TEXT, b_resume TEXT) WITHOUT ROWID",
     );
     this.sql.exec("CREATE TABLE IF NOT EXISTS away (key TEXT PRIMARY KEY, until INTEGER NOT NULL, user TEXT NOT NULL) WITHOUT ROWID");
-    this.ready = true;
+    this.exists = true;
   }
 }
