@@ -120,3 +120,16 @@ export class Admission {
     return take(bucket, now, limit) === "ok";
   }
 }
+
+/**
+ * The answer to a request that will not become a socket, or null to accept it. /ws/admission asks whether one
+ * would be (a browser's WebSocket cannot read why an upgrade was refused); a request that is no upgrade is told
+ * how to connect; a refused one is told why before it is accepted, since an accepted socket costs memory until
+ * its client lets it go.
+ */
+export function turnedAway(request: Request, refusal: Refusal | null): Response | null {
+  if (new URL(request.url).pathname.endsWith("/admission")) return Response.json(refusal ? { ok: false, ...refusal } : { ok: true });
+  if (request.headers.get("Upgrade")?.toLowerCase() !== "websocket") return new Response("Parley speaks WebSocket here: try `wscat -c ws://<host>/ws`\n", { status: 426 });
+  if (refusal) return new Response(`${refusal.reason}\n`, { status: refusal.status, headers: { "Retry-After": "60" } });
+  return null;
+}

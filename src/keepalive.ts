@@ -5,7 +5,9 @@
 import type { Config } from "./config";
 import type { Conn } from "./sockets";
 import { QUIET_MS, silence } from "./timers";
-import { PING, PONG } from "../public/wire/protocol.js";
+import { CloseCode, PING, PONG } from "../public/wire/protocol.js";
+
+const SILENCE_CLOSE = { heartbeat: [CloseCode.heartbeatTimeout, "heartbeat timeout"], idle: [CloseCode.idle, "idle"] } as const;
 
 export class Keepalive {
   /** Whether the runtime answers `ping` now; when a frame last arrived. */
@@ -50,11 +52,11 @@ export class Keepalive {
     this.idleDue = null;
   }
 
-  /** Why a socket should be closed for silence, or null (then it counts toward the next idle sweep). */
-  silent(conn: Conn, now: number): "heartbeat" | "idle" | null {
+  /** How to close a socket gone silent, or null (then it counts toward the next idle sweep). */
+  silent(conn: Conn, now: number): readonly [code: number, reason: string] | null {
     const pingedAt = this.ctx.getWebSocketAutoResponseTimestamp(conn.ws)?.getTime() ?? (conn.att.pinged ? conn.att.heardAt : null);
     const why = silence(pingedAt, conn.att.heardAt, now, this.config);
     if (!why) this.watch(Math.max(pingedAt ?? 0, conn.att.heardAt));
-    return why;
+    return why && SILENCE_CLOSE[why];
   }
 }

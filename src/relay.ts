@@ -15,7 +15,7 @@ export interface Route<To> {
 
 /**
  * The partner's frame for a plain chat line, or null for anything else: exit, a /command, a blank line, a text
- * line to split or clean, a JSON action other than `say`. Pinned to the general path by test/relay.test.ts.
+ * line to split or clean, a JSON action other than `say`. Pinned to the general path by test/protocol.test.ts.
  */
 export function relayedFrame(frame: string, dialect: Dialect, route: Route<unknown>): string | null {
   let text: string | null;

@@ -2,7 +2,7 @@
 // the heartbeat, binary frames and the size limit. Pure: the Lobby acts on the verdict.
 
 import { type Bucket, take } from "./rate-limit";
-import { PING, utf8Length } from "../public/wire/protocol.js";
+import { CloseCode, PING, utf8Length } from "../public/wire/protocol.js";
 
 /** The frame a client sends while its user types: cheap, and paid from a budget of its own. */
 export const TYPING_FRAME = '{"type":"typing"}';
@@ -24,6 +24,15 @@ export type Screened =
   | "too_big"
   /** A text frame to read. */
   | "ok";
+
+/** What a frame refused here gets: a close (the socket may send no more) or an error (it may go on). */
+export const REFUSED = {
+  flooding: { close: [CloseCode.policy, "flooding"] },
+  slow_down: { error: "rate_limited" },
+  binary: { error: "binary_frame" },
+  far_too_big: { close: [CloseCode.tooBig, "message too big"] },
+  too_big: { error: "too_big" },
+} as const satisfies Record<Exclude<Screened, "ping" | "typing" | "ok">, { close: readonly [number, string] } | { error: string }>;
 
 export interface ScreenLimits {
   ratePerSecond: number;

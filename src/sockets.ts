@@ -8,7 +8,7 @@ import type { Route } from "./relay";
 import type { SavedSession } from "./rules";
 import { TYPING_LIMIT } from "./screen";
 import { type Unread, answered, checkSent, checkToken, counted, noneUnread } from "./unread";
-import { CloseCode, type Dialect } from "../public/wire/protocol.js";
+import { CloseCode, type Dialect, JSON_SUBPROTOCOL, validCloseCode } from "../public/wire/protocol.js";
 import { render } from "../public/wire/text.js";
 
 /** What a socket carries through hibernation (serializeAttachment, at most 16 KiB; this is ~200 bytes). */
@@ -25,7 +25,7 @@ export interface Attachment extends SavedSession {
   /**
    * Where its chat lines go: the partner's socket (its sid, which is also that socket's tag), while both are in a
    * chat on a socket. A Lobby just woken from hibernation relays a chat line from this and the partner's
-   * attachment alone, without rebuilding the whole lobby (lobby.ts, `sleepyRoute`).
+   * attachment alone, without rebuilding the whole lobby (routes.ts).
    */
   to?: string;
 }
@@ -53,8 +53,32 @@ export class Sockets {
   /** Live JSON sockets: presence is collected only while there is someone to push it to. */
   jsonCount = 0;
 
-  constructor(private readonly config: Config) {
+  constructor(
+    private readonly ctx: Pick<DurableObjectState, "acceptWebSocket" | "getWebSockets">,
+    private readonly config: Config,
+  ) {
     this.admission = new Admission(config);
+  }
+
+  /** Accept a new socket, tagged with its session id: a woken Lobby finds a partner's socket by it (routes.ts). */
+  accept(ws: WebSocket, att: Attachment): Conn {
+    this.ctx.acceptWebSocket(ws, [att.sid]);
+    return this.track(ws, att)!;
+  }
+
+  /** Every socket the runtime holds, tracked (at a rebuild): those that have not left. */
+  trackAll(): Conn[] {
+    const live: Conn[] = [];
+    for (const ws of this.ctx.getWebSockets()) {
+      const conn = this.track(ws);
+      if (conn && !conn.att.gone) live.push(conn);
+    }
+    return live;
+  }
+
+  /** The socket tagged with this session id, as the runtime has it. */
+  tagged(sid: string): WebSocket | undefined {
+    return this.ctx.getWebSockets(sid)[0];
   }
 
   /** A socket just accepted, or found at a rebuild (`att` read from it then): known, and counted toward the caps. */
@@ -122,6 +146,18 @@ export class Sockets {
     this.save(conn);
   }
 
+  /** What the rules say a socket's session now is; null: it has left. */
+  saveSession(conn: Conn, saved: Omit<SavedSession, "sid"> | null): void {
+    if (!saved) return this.depart(conn);
+    Object.assign(conn.att, saved);
+    this.save(conn);
+  }
+
+  /** The sockets that hear presence: logged-in JSON clients. */
+  listeners(): Conn[] {
+    return this.all().filter((c) => c.att.dialect === "json" && c.att.key && !c.att.gone);
+  }
+
   save(conn: Conn): void {
     try {
       conn.ws.serializeAttachment(conn.att);
@@ -169,6 +205,32 @@ export class Sockets {
   checked(conn: Conn, token: string): ReturnType<typeof answered> {
     return answered(conn.unread, token);
   }
+}
+
+/**
+ * Finish the closing handshake a client began, or the socket stays half open for as long as the client likes: echo
+ * a code a client may send, answer one it may not with 1002. Unclean is a connection that ended without a close
+ * frame: nothing left to answer. 1005 is how the runtime reports a close frame with no code (valid, answered with
+ * none; a literal 1005 or a one-byte payload look the same to us).
+ */
+export function answerClose(ws: WebSocket, code: number, reason: string, wasClean: boolean): void {
+  if (!wasClean) return;
+  if (code === 1005) closeQuietly(ws);
+  else if (validCloseCode(code)) closeQuietly(ws, code, reason);
+  else closeQuietly(ws, CloseCode.protocolError, "invalid close code");
+}
+
+/**
+ * Whether a socket we close may be resumed: only one closed for its network's sake (a send that failed, a
+ * heartbeat that stopped), not one closed for what its client did (a flood, not reading, idle).
+ */
+export function resumableClose(code: number): boolean {
+  return code === CloseCode.heartbeatTimeout || code === CloseCode.socketError;
+}
+
+/** The dialect a handshake asks for: JSON if it offers Parley's subprotocol, else text (wscat). */
+export function offeredDialect(request: Request): Dialect {
+  return (request.headers.get("Sec-WebSocket-Protocol") ?? "").split(",").some((p) => p.trim() === JSON_SUBPROTOCOL) ? "json" : "text";
 }
 
 export function closeQuietly(ws: WebSocket, code?: number, reason?: string): void {

@@ -6,7 +6,7 @@
 // whenever it emptied paid 4 more rows for nearly every chat. Both are WITHOUT ROWID, so a row written is one row
 // (no separate primary-key index). A lobby where nobody ever asked anyone writes nothing.
 
-import type { AwayRow, LinkRow } from "./rules";
+import { type AwayRow, type Dirty, type LinkRow, type State, awayRow, linkRow } from "./rules";
 
 export class Store {
   /** Whether the tables exist; looked up at first use, since a wake that only relays a chat line never asks. */
@@ -33,6 +33,12 @@ export class Store {
       user: JSON.parse(r.user) as AwayRow["user"],
     }));
     return { links, aways };
+  }
+
+  /** Write the rows a step changed, as the state now has them. */
+  save(state: State, dirty: Dirty): void {
+    for (const id of dirty.links) this.setLink(id, linkRow(state, id));
+    for (const key of dirty.away) this.setAway(key, awayRow(state, key));
   }
 
   /** Link `id` is now `row` (null: it has none). A request that becomes a chat is one update of its row. */

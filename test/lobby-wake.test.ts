@@ -1,9 +1,10 @@
 // A Lobby woken from hibernation relays a chat line from the two sockets' attachments alone, without reading the
-// other sockets or storage (lobby.ts, `sleepyRoute`); anything else rebuilds the lobby first. Each test builds a
+// other sockets or storage (routes.ts, `byAttachments`); anything else rebuilds the lobby first. Each test builds a
 // second Lobby on the same object, as a wake does, and hands it a frame as the runtime would.
 
 import { env, runInDurableObject } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
+import type { AlarmClock } from "../src/alarm";
 import { type Attachment, Lobby } from "../src/lobby";
 import type { State } from "../src/rules";
 import { QUIET_MS } from "../src/timers";
@@ -32,7 +33,7 @@ function wakeAndSay(lobby: string, name: string, frame: string): Promise<{ rebui
  */
 async function wokenWithAlarm(state: DurableObjectState): Promise<Lobby> {
   const woken = new Lobby(state, env);
-  (woken as unknown as { alarmAt: number | null }).alarmAt = await state.storage.getAlarm();
+  await (woken as unknown as { clock: AlarmClock }).clock.load();
   return woken;
 }
 
