@@ -121,7 +121,11 @@ async function main() {
     messages: (size, deflate) => o.messages ?? Math.max(20, Math.round((deflate && deflates ? 10_000 : 40_000) / size)),
   };
   // A JSON client that closes is away this long; the storage probe waits its window out (production: 30 s).
-  const vars = { ...LIFTED_LIMITS, RESUME_GRACE_MS: String(PROBE_GRACE_MS) };
+  // The slow-reader budget too: with the rate limit lifted a requester sends thousands of lines a second, and a
+  // partner's answer to its check (src/unread.ts), sent the moment the check arrived, was seen processed only after
+  // another 128 KiB had gone to it: the partner was closed as not reading and its pair's lines counted lost (in about
+  // one bench session in three, at 10 pairs). At the default 20 lines a second that budget is over a second away.
+  const vars = { ...LIFTED_LIMITS, MAX_UNREAD_BYTES: String(16 << 20), RESUME_GRACE_MS: String(PROBE_GRACE_MS) };
   const start = (inspector = false, withFlags = flags) =>
     startDevServer({ runtime: o.runtime, config: "bench/wrangler.toml", dir: code.dir, vars, flags: withFlags, inspector, logLevel: "warn" });
   /** @type {import("../scripts/dev-server.mjs").DevServer | null} */
