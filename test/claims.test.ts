@@ -177,7 +177,8 @@ describe("malformed calls", () => {
 const HOMES = ["home-0", "home-1", "home-2"];
 const NAMES = ["alice", "bob"];
 
-type Call = { op: "claim"; key: string; sentAt: number; seq: number } | { op: "renew"; keys: string[]; sentAt: number; seq: number } | { op: "release"; key: string; sentAt: number; seq: number };
+/** `seq`: the order the home sent its calls in, to tell a reply older than a release. */
+type Call = { sentAt: number; seq: number } & ({ op: "claim" | "release"; key: string } | { op: "renew"; keys: string[] });
 type Reply = { call: Call; won: string[] };
 
 interface Home {

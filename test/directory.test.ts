@@ -2,16 +2,25 @@
 // end, a restart, and what it writes. Each test uses a shard of its own.
 
 import { env, runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
-import { describe, expect, it } from "vitest";
+import { afterEach, describe, expect, it } from "vitest";
 import { nameKey } from "../public/wire/names.js";
 import { DEFAULT_DIRECTORY_CONFIG } from "../src/config";
 import type { Directory } from "../src/directory";
 
 const LEASE = DEFAULT_DIRECTORY_CONFIG.claimLeaseMs;
 
+const used: DurableObjectId[] = [];
+
 function freshShard(): DurableObjectId {
-  return env.DIRECTORY.idFromName(`dir-t-${crypto.randomUUID()}`);
+  const id = env.DIRECTORY.idFromName(`dir-t-${crypto.randomUUID()}`);
+  used.push(id);
+  return id;
 }
+
+// A shard that holds claims sets its sweep alarm a lease ahead, when this file's runner may be gone: cancel them.
+afterEach(async () => {
+  for (const id of used.splice(0)) await runInDurableObject(stub(id), (_instance, state) => state.storage.deleteAlarm());
+});
 
 /** A stub of the shard, as one home would hold it: every home has its own. */
 const stub = (id: DurableObjectId) => env.DIRECTORY.get(id);
