@@ -7,6 +7,8 @@
 //   node scripts/scaling-sim.mjs [--capacity EVENTS_PER_S] [--users 10000,100000,1000000]
 
 import { parseArgs } from "node:util";
+// The hash the directory itself picks its shard with, so what is simulated is what runs.
+import { shardOf } from "../public/wire/shard.js";
 
 const { values } = parseArgs({
   options: {
@@ -28,20 +30,10 @@ const loginsPerUserS = Number(values["logins-per-user-hour"]) / 3600;
 const chatsPerUserS = Number(values["chats-per-user-hour"]) / 3600;
 const SOCKET_LIMIT = 32_768; // hibernatable WebSockets per object
 
-/** FNV-1a: the same cheap, stable hash a worker would use to pick a shard. */
-function fnv1a(s) {
-  let h = 0x811c9dc5;
-  for (let i = 0; i < s.length; i++) {
-    h ^= s.charCodeAt(i);
-    h = Math.imul(h, 0x01000193) >>> 0;
-  }
-  return h;
-}
-
 /** The busiest bin's share over the mean when `n` named users are hashed into `bins` (measured, not estimated). */
 function imbalance(n, bins, salt) {
   const counts = new Uint32Array(bins);
-  for (let i = 0; i < n; i++) counts[fnv1a(`${salt}user${i}`) % bins]++;
+  for (let i = 0; i < n; i++) counts[shardOf(`${salt}user${i}`, bins)]++;
   let max = 0;
   for (const c of counts) if (c > max) max = c;
   return max / (n / bins);

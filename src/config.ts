@@ -110,3 +110,25 @@ export function readConfig(env: Partial<Record<string, unknown>>): Config {
   }
   return config;
 }
+
+/** The directory's settings (src/directory.ts), apart from Config, which is a Lobby's. */
+export interface DirectoryConfig {
+  /** How long a claim holds a name without being renewed: how soon names held by a crashed home come free. */
+  claimLeaseMs: number;
+  /** How many directory objects name keys are spread over (shardOf in public/wire/shard.js). */
+  directoryShards: number;
+}
+
+export const DEFAULT_DIRECTORY_CONFIG: Readonly<DirectoryConfig> = { claimLeaseMs: 90_000, directoryShards: 1 };
+
+/** As readConfig: a missing or nonsensical value falls back to the default; both are whole numbers, at least 1. */
+export function readDirectoryConfig(env: { CLAIM_LEASE_MS?: unknown; DIRECTORY_SHARDS?: unknown }): DirectoryConfig {
+  const whole = (raw: unknown, fallback: number) => {
+    const value = typeof raw === "number" ? raw : typeof raw === "string" && raw.trim() !== "" ? Number(raw) : NaN;
+    return Number.isSafeInteger(value) && value >= 1 ? value : fallback;
+  };
+  return {
+    claimLeaseMs: whole(env.CLAIM_LEASE_MS, DEFAULT_DIRECTORY_CONFIG.claimLeaseMs),
+    directoryShards: whole(env.DIRECTORY_SHARDS, DEFAULT_DIRECTORY_CONFIG.directoryShards),
+  };
+}

@@ -1,9 +1,12 @@
 // The worker's bindings, as wrangler.toml declares them.
 
+import type { Directory } from "./directory";
 import type { Lobby } from "./lobby";
 
 export interface Env {
   LOBBY: DurableObjectNamespace<Lobby>;
+  /** The name directory's shards, `dir-<k>` (src/directory.ts); nothing routes to them yet. */
+  DIRECTORY: DurableObjectNamespace<Directory>;
   ASSETS?: Fetcher;
   MAX_MESSAGE_BYTES?: string;
   RATE_PER_SECOND?: string;
@@ -23,6 +26,10 @@ export interface Env {
   LOBBY_NAMES?: string;
   /** Browser origins allowed to open a socket, separated by commas; unset allows all. */
   ALLOWED_ORIGINS?: string;
+  /** How long a directory claim lasts unrenewed (readDirectoryConfig in config.ts). */
+  CLAIM_LEASE_MS?: string;
+  /** How many directory shards name keys are spread over. */
+  DIRECTORY_SHARDS?: string;
   /** Tests only: how many random cases the property and fuzz tests run. */
   FUZZ_RUNS?: string;
   FUZZ_SEED?: string;

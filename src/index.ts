@@ -4,6 +4,7 @@ import { type Context, Hono } from "hono";
 import type { Env } from "./env";
 import { originAllowed } from "./origins";
 
+export { Directory } from "./directory";
 export { Lobby } from "./lobby";
 
 /** Lobby names share the username alphabet; the default is the one lobby everybody meets in. */

@@ -1,7 +1,7 @@
 // Reading limits and timeouts from the worker's env.
 
 import { describe, expect, it } from "vitest";
-import { CONFIG_VARS, DEFAULT_CONFIG, readConfig } from "../src/config";
+import { CONFIG_VARS, DEFAULT_CONFIG, DEFAULT_DIRECTORY_CONFIG, readConfig, readDirectoryConfig } from "../src/config";
 
 describe("readConfig", () => {
   it("uses the defaults when nothing is set", () => {
@@ -122,5 +122,19 @@ describe("readConfig with fractions", () => {
     expect(readConfig({ RATE_BURST: "0.5" }).rateBurst).toBe(DEFAULT_CONFIG.rateBurst);
     expect(readConfig({ MAX_MESSAGE_BYTES: "100.5" }).maxMessageBytes).toBe(DEFAULT_CONFIG.maxMessageBytes);
     expect(readConfig({ REQUEST_TIMEOUT_MS: "0.9" }).requestTimeoutMs).toBe(DEFAULT_CONFIG.requestTimeoutMs);
+  });
+});
+
+describe("readDirectoryConfig", () => {
+  it("defaults to a 90 s lease and one shard", () => {
+    expect(readDirectoryConfig({})).toEqual({ claimLeaseMs: 90_000, directoryShards: 1 });
+  });
+
+  it("reads CLAIM_LEASE_MS and DIRECTORY_SHARDS", () => {
+    expect(readDirectoryConfig({ CLAIM_LEASE_MS: "30000", DIRECTORY_SHARDS: "3" })).toEqual({ claimLeaseMs: 30_000, directoryShards: 3 });
+  });
+
+  it.each(["", "0", "-1", "1.5", "many", null])("falls back to the default for %j", (value) => {
+    expect(readDirectoryConfig({ CLAIM_LEASE_MS: value, DIRECTORY_SHARDS: value })).toEqual(DEFAULT_DIRECTORY_CONFIG);
   });
 });
