@@ -601,7 +601,14 @@ class Turn {
       : out !== undefined
         ? { role: "sent" as const, name: this.s.users.get(out)?.name ?? out, expiresInMs: Math.max(0, outDeadline - this.now) }
         : null;
-    const partner = me.peer ? this.s.users.get(me.peer)!.name : null;
+    const peer = me.peer ? this.s.users.get(me.peer)! : undefined;
+    // A partner who is away now: its notice may have gone to the socket that dropped, so it goes again, unless what
+    // was missed already ends with it (a notice that reached the old socket costs one line said twice).
+    const lastNotice = missed.filter((e) => e.type === "partner_away" || e.type === "partner_back").pop();
+    if (peer?.awayUntil !== undefined && lastNotice?.type !== "partner_away") {
+      missed.push({ type: "partner_away", name: peer.name, graceMs: peer.awayUntil - this.now });
+    }
+    const partner = peer ? peer.name : null;
     this.send(sid, { type: "resumed", name: me.name, resume, partner, request, missed });
     if (me.peer) this.tell(me.peer, { type: "partner_back", name: me.name, seen });
   }

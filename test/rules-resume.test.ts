@@ -175,6 +175,30 @@ describe("resume", () => {
     expect(state.requests.get("maya")?.deadline).toBe(NOW + 60_000);
   });
 
+  it("says again that the partner is away, whose notice may have gone to the socket that dropped", () => {
+    const { state, tokens } = chatting("maya", "tom");
+    drop(state, "tom", NOW);
+    // maya's socket was sent the notice, then dropped before it arrived, as far as the server can tell.
+    drop(state, "maya", NOW + 1000);
+    const back = eventsTo(resume(state, tokens.get("maya")!, "new", NOW + 5000), "new")[0] as Extract<ServerEvent, { type: "resumed" }>;
+    expect(back.partner).toBe("tom");
+    expect(back.missed).toEqual([{ type: "partner_away", name: "tom", graceMs: GRACE - 5000 }]);
+
+    // Once tom is back, a later resume of maya's has nothing to add.
+    resume(state, tokens.get("tom")!, "tom-new", NOW + 6000);
+    run(state, { type: "gone", sid: "new", resumable: true }, NOW + 7000);
+    const again = eventsTo(resume(state, "fresh-new", "newer", NOW + 8000), "newer")[0] as Extract<ServerEvent, { type: "resumed" }>;
+    expect(again.missed).toEqual([]);
+  });
+
+  it("does not say twice that the partner is away when the notice was kept for the user", () => {
+    const { state, tokens } = chatting("maya", "tom");
+    drop(state, "maya", NOW);
+    drop(state, "tom", NOW + 1000);
+    const back = eventsTo(resume(state, tokens.get("maya")!, "new", NOW + 2000), "new")[0] as Extract<ServerEvent, { type: "resumed" }>;
+    expect(back.missed).toEqual([{ type: "partner_away", name: "tom", graceMs: GRACE }]);
+  });
+
   it("keeps what the user was told while away, and gives it back on resume", () => {
     const { state, tokens } = lobby("maya", "tom");
     act(state, "sid-tom", { type: "connect", to: "maya" });
