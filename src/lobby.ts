@@ -228,9 +228,10 @@ export class Lobby extends DurableObject<Env> {
     this.store.save(state, dirty);
     for (const sid of dirty.sessions) {
       const conn = this.sockets.get(sid);
-      const saved = conn && !conn.att.gone ? savedSession(state, sid) : undefined;
-      if (saved === null) this.presence.watch(conn!, []);
-      if (saved !== undefined) this.sockets.saveSession(conn!, saved);
+      if (!conn || conn.att.gone) continue;
+      const saved = savedSession(state, sid);
+      if (!saved) this.presence.watch(conn, []); // it has left: it hears no more presence
+      this.sockets.saveSession(conn, saved);
     }
     if (changed) this.routes.save(state, dirty);
     // Presence is collected only while a JSON client is there to hear it.
