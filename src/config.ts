@@ -100,8 +100,7 @@ export function readConfig(env: Partial<Record<string, unknown>>): Config {
   if (cooldowns.length > 0 && cooldowns.every((ms) => Number.isSafeInteger(ms) && ms >= 1)) config.requestCooldownsMs = cooldowns;
   for (const key of Object.keys(CONFIG_VARS) as (keyof Config)[]) {
     if (key === "requestCooldownsMs") continue;
-    const raw = env[CONFIG_VARS[key]];
-    const value = typeof raw === "number" ? raw : typeof raw === "string" && raw.trim() !== "" ? Number(raw) : NaN;
+    const value = numberOf(env[CONFIG_VARS[key]]);
     // A rate may be a fraction (0.5 = one message every two seconds); the resume window may be 0 (off); every
     // other setting is a whole count of bytes, messages or milliseconds, and at least 1.
     const least = key === "resumeGraceMs" ? 0 : 1;
@@ -124,11 +123,16 @@ export const DEFAULT_DIRECTORY_CONFIG: Readonly<DirectoryConfig> = { claimLeaseM
 /** As readConfig: a missing or nonsensical value falls back to the default; both are whole numbers, at least 1. */
 export function readDirectoryConfig(env: { CLAIM_LEASE_MS?: unknown; DIRECTORY_SHARDS?: unknown }): DirectoryConfig {
   const whole = (raw: unknown, fallback: number) => {
-    const value = typeof raw === "number" ? raw : typeof raw === "string" && raw.trim() !== "" ? Number(raw) : NaN;
+    const value = numberOf(raw);
     return Number.isSafeInteger(value) && value >= 1 ? value : fallback;
   };
   return {
     claimLeaseMs: whole(env.CLAIM_LEASE_MS, DEFAULT_DIRECTORY_CONFIG.claimLeaseMs),
     directoryShards: whole(env.DIRECTORY_SHARDS, DEFAULT_DIRECTORY_CONFIG.directoryShards),
   };
+}
+
+/** A var's value as a number: wrangler gives strings, tests may give numbers; anything else is NaN. */
+function numberOf(raw: unknown): number {
+  return typeof raw === "number" ? raw : typeof raw === "string" && raw.trim() !== "" ? Number(raw) : NaN;
 }

@@ -10,6 +10,7 @@ import { DurableObject } from "cloudflare:workers";
 import { type Claim, badClaim, badHome, badKey, badKeys, claim, lookup, release, renew } from "./claims";
 import { readDirectoryConfig } from "./config";
 import type { Env } from "./env";
+import { hasTable } from "./store";
 
 /** `leaseMs`: the home holds the key until `leaseEnd(sentAt, leaseMs)`, counted from when it sent the call. */
 export type ClaimReply = { ok: true; leaseMs: number } | { ok: false; holder: string } | { ok: false; error: string };
@@ -132,7 +133,7 @@ export class Directory extends DurableObject<Env> {
   }
 
   private get ready(): boolean {
-    this.exists ??= [...this.sql.exec("SELECT name FROM sqlite_master WHERE type = 'table' AND name = 'claims'")].length > 0;
+    this.exists ??= hasTable(this.sql, "claims");
     return this.exists;
   }
 

@@ -15,7 +15,7 @@ export class Store {
   constructor(private readonly sql: SqlStorage) {}
 
   private get ready(): boolean {
-    this.exists ??= [...this.sql.exec("SELECT name FROM sqlite_master WHERE type = 'table' AND name = 'links'")].length > 0;
+    this.exists ??= hasTable(this.sql, "links");
     return this.exists;
   }
 
@@ -82,4 +82,9 @@ export class Store {
     this.sql.exec("CREATE TABLE IF NOT EXISTS away (key TEXT PRIMARY KEY, until INTEGER NOT NULL, user TEXT NOT NULL) WITHOUT ROWID");
     this.exists = true;
   }
+}
+
+/** Whether this object's SQLite database has table `name` (a read of sqlite_master, no row written). */
+export function hasTable(sql: SqlStorage, name: string): boolean {
+  return [...sql.exec("SELECT name FROM sqlite_master WHERE type = 'table' AND name = ?", name)].length > 0;
 }
