@@ -40,9 +40,10 @@ describe("every frame pays the rate limit first", () => {
     const started = Date.now();
     for (let i = 0; i < 500; i++) (bob.ws as unknown as WebSocket).send(new Uint8Array([i & 0xff]));
     expect(await bob.waitClosed()).toEqual({ code: 1008, reason: "flooding" });
-    // The burst (40), the 39 refusals before the cut, and whatever the bucket refilled meanwhile (20/s).
+    // The burst (40), the 39 refusals before the cut, whatever the bucket refilled meanwhile (20/s), and the part of
+    // a token it may carry in from bob's own frames before the flood (one CI run counted 88 against a bound of 87).
     const answers = bob.received.filter((l) => l.startsWith("Binary frames") || l.startsWith("slow down"));
-    expect(answers.length).toBeLessThanOrEqual(2 * 40 + Math.ceil(((Date.now() - started) / 1000) * 20));
+    expect(answers.length).toBeLessThanOrEqual(2 * 40 + 1 + Math.ceil(((Date.now() - started) / 1000) * 20));
     expect(answers.filter((l) => l.startsWith("slow down")).length).toBeGreaterThanOrEqual(39);
     await alice.until("bob has left the chat (disconnected)");
   });
