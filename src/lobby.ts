@@ -51,6 +51,8 @@ export class Lobby extends DurableObject<Env> {
     const layout = readDirectoryConfig(env);
     if (layout.homes > 1) {
       this.config.remote = true;
+      // A session cannot yet be resumed on another home (docs/SCALING.md): rather than sometimes, never.
+      this.config.resumeGraceMs = 0;
       this.homes = new Homes(ctx.storage.sql, env, layout.directoryShards, layout.claimLeaseMs, (k, notes) => this.unreachable(k, notes));
     }
     this.sockets = new Sockets(ctx, this.config);
@@ -183,7 +185,7 @@ export class Lobby extends DurableObject<Env> {
     if (this.homes) this.homeTimers(now);
     this.pushPresence(now);
     this.keepalive.tick(now);
-    for (const conn of this.sockets.all()) if (!conn.att.gone && !conn.remote) this.reapIfSilent(conn, now);
+    for (const conn of this.sockets.all()) if (!conn.att.gone) this.reapIfSilent(conn, now);
     this.schedule(now, true);
   }
 
@@ -208,6 +210,7 @@ export class Lobby extends DurableObject<Env> {
 
   /** Close a socket gone silent; Chrome can leave a closed tab's socket open with no event (workerd#1187). */
   private reapIfSilent(conn: Conn, now: number): void {
+    if (conn.remote) return; // a visitor's socket is its own home's to watch
     const silent = this.keepalive.silent(conn, now);
     if (silent) this.close(conn, ...silent, now);
   }
