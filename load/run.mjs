@@ -67,7 +67,7 @@ const opt = readArgs("npm run load -- [options]", {
   homes: {
     arg: "N",
     help: "run the server with HOMES=N and put u<i>a on home i mod N, u<i>b on home (i+1) mod N (`&home=<k>`),\nso every chat crosses homes; not with --drops (resuming across homes is not built)",
-    read: whole({ max: 1000 }),
+    read: whole({ max: 1024 }), // src/config.ts MAX_HOMES: the server clamps above it, so home=k would not match
   },
   concurrency: { arg: "C", help: "sockets being opened and logged in at once", default: "25", read: whole() },
   seed: { arg: "N", help: "seed of the random choices (default: random, printed)", read: whole({ min: 0 }) },
