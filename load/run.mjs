@@ -9,6 +9,7 @@
 //   npm run load -- --pairs 50 --seconds 15
 //   npm run load -- --json                        the summary as one JSON object on stdout
 //   npm run load -- --drops                       100 pairs (200 users), 30 s: sockets dropped mid-chat and resumed
+//   npm run load -- --homes 8                     the same 1,000 users spread over 8 home Lobbies (HOMES=8)
 //   npm run load -- --help                        every option
 //
 // Each pair (u<i>a, u<i>b) logs in once, then loops until the time is up: one side asks (`connect`), the other
@@ -22,6 +23,12 @@
 // With --drops (load/drops.mjs) every user speaks JSON and resumes: a share of sockets is dropped at random moments
 // mid-chat, each comes back with its credential, its client resends what was not confirmed, and the checker
 // demands every line exactly once and in order and every away, back and left notice.
+//
+// With --homes N the server runs with HOMES=N, which spreads the sockets over N "home" Lobby objects, and each
+// socket asks for its home with `&home=<k>`: u<i>a lives on home i mod N and u<i>b on home (i+1) mod N, so with
+// N ≥ 2 every chat, every request and every departure notice crosses from one home to another, which is what the
+// homes must get right. A user that crashed logs in again on the same home. Everything is checked as with one
+// Lobby. --drops is refused with --homes: resuming across homes is not built.
 //
 // The server runs a snapshot of the code taken at the start (scripts/dev-server.mjs), with the rate limit and the
 // per-address caps lifted, since all 1,000 users come from 127.0.0.1, and, without --drops, resuming off.
@@ -57,6 +64,11 @@ const opt = readArgs("npm run load -- [options]", {
     default: "mix",
     read: oneOf("text", "json", "mix"),
   },
+  homes: {
+    arg: "N",
+    help: "run the server with HOMES=N and put u<i>a on home i mod N, u<i>b on home (i+1) mod N (`&home=<k>`),\nso every chat crosses homes; not with --drops (resuming across homes is not built)",
+    read: whole({ max: 1024 }), // src/config.ts MAX_HOMES: the server clamps above it, so home=k would not match
+  },
   concurrency: { arg: "C", help: "sockets being opened and logged in at once", default: "25", read: whole() },
   seed: { arg: "N", help: "seed of the random choices (default: random, printed)", read: whole({ min: 0 }) },
   "log-level": { arg: "L", help: "wrangler dev's --log-level; warn prints no line per request", default: "warn", read: text },
@@ -71,6 +83,11 @@ function range(raw) {
   return /** @type {[number, number]} */ ([a, b]);
 }
 
+if (opt.drops && opt.homes !== undefined) {
+  console.error("load: --homes with --drops is not supported: resuming across homes is not built; run them apart");
+  process.exit(2);
+}
+
 const PAIRS = opt.pairs ?? (opt.drops ? 100 : 500);
 const SECONDS = opt.seconds ?? (opt.drops ? 30 : 60);
 const CRASH_SHARE = opt["crash-share"];
@@ -81,6 +98,21 @@ const SEED = opt.seed ?? Math.floor(Math.random() * 2 ** 31);
 const [CHAT_MIN, CHAT_MAX] = opt["chat-seconds"];
 const DIALECT = opt.dialect;
 const LOBBY = `load-${crypto.randomUUID().slice(0, 8)}`;
+const HOMES = opt.homes;
+
+/**
+ * The socket URL of one side of pair i: with --homes, its home on the URL (a on i mod N, b on (i+1) mod N, so the
+ * two sides of a pair are on different homes whenever N ≥ 2); without, the URL as it is.
+ * @param {string} wsUrl
+ * @param {number} i
+ * @param {0 | 1} side
+ */
+function userUrl(wsUrl, i, side) {
+  if (HOMES === undefined) return wsUrl;
+  const url = new URL(wsUrl);
+  url.searchParams.set("home", String((i + side) % HOMES));
+  return url.href;
+}
 
 /** How long the driver waits for each thing before calling it an error. */
 const TIMEOUT = {
@@ -270,8 +302,13 @@ async function until(done, timeoutMs, what) {
 }
 
 /**
+ * A pair's two users, u<i>a then u<i>b, each with the URL it logs in on (and on again after a crash).
+ * @typedef {{ wsUrls: [string, string], users: Client[] }} Pair
+ */
+
+/**
  * One chat of a pair, from the request to its end. Side 0 of the session is the requester.
- * @param {{ wsUrl: string, users: Client[] }} pair
+ * @param {Pair} pair
  * @param {number} cycle requesters alternate
  */
 async function chatOnce(pair, cycle) {
@@ -323,8 +360,9 @@ async function chatOnce(pair, cycle) {
       ender.crash();
       await partnerLeft(partner, ender.name, "disconnected");
       await Promise.all(loops);
-      // Back with the same name, now that the server has let it go.
-      pair.users[pair.users.indexOf(ender)] = await openUser(pair.wsUrl, ender.name, ender.dialect);
+      // Back with the same name, on the same home, now that the server has let it go.
+      const at = /** @type {0 | 1} */ (pair.users.indexOf(ender));
+      pair.users[at] = await openUser(pair.wsUrls[at], ender.name, ender.dialect);
     } else {
       s.stop[e] = true;
       s.end = { how: "exit", by: e, drain: false };
@@ -367,10 +405,10 @@ function noteFailure(where, err) {
  */
 async function runPair(wsUrl, i, everyoneIn, ready) {
   const dialects = /** @type {[Dialect, Dialect]} */ (DIALECT === "mix" ? ["text", "json"] : [DIALECT, DIALECT]);
-  /** @type {{ wsUrl: string, users: Client[] }} */
-  const pair = { wsUrl, users: [] };
+  /** @type {Pair} */
+  const pair = { wsUrls: [userUrl(wsUrl, i, 0), userUrl(wsUrl, i, 1)], users: [] };
   try {
-    const both = await Promise.allSettled([openUser(wsUrl, `u${i}a`, dialects[0]), openUser(wsUrl, `u${i}b`, dialects[1])]);
+    const both = await Promise.allSettled([openUser(pair.wsUrls[0], `u${i}a`, dialects[0]), openUser(pair.wsUrls[1], `u${i}b`, dialects[1])]);
     ready();
     for (const r of both) if (r.status === "fulfilled") pair.users.push(r.value);
     const failed = both.find((r) => r.status === "rejected");
@@ -445,10 +483,14 @@ async function main() {
   const load0 = loadavg()[0] ?? 0;
   const runtime = opt.direct ? "miniflare" : "wrangler";
   const under = opt.direct ? "Miniflare (workerd directly)" : "wrangler dev";
-  progress(`load: starting ${under} (lobby ${LOBBY}, seed ${SEED}, loadavg ${load0.toFixed(2)} on ${cpus().length} cores)`);
+  const homes = HOMES === undefined ? "" : `, ${HOMES} homes`;
+  progress(`load: starting ${under} (lobby ${LOBBY}${homes}, seed ${SEED}, loadavg ${load0.toFixed(2)} on ${cpus().length} cores)`);
   // Without --drops a crash is a departure, as the checker counts it (its partner is told at once that it left): a
   // JSON user that crashed would otherwise be away for RESUME_GRACE_MS, waiting to resume, which --drops tests.
-  const vars = opt.drops ? LIFTED_LIMITS : { ...LIFTED_LIMITS, RESUME_GRACE_MS: "0" };
+  const vars = {
+    ...(opt.drops ? LIFTED_LIMITS : { ...LIFTED_LIMITS, RESUME_GRACE_MS: "0" }),
+    ...(HOMES === undefined ? {} : { HOMES: String(HOMES) }),
+  };
   const server = await startDevServer({ runtime, vars, timeoutMs: TIMEOUT.devServer, logLevel: opt["log-level"] });
   dev = server;
   progress(`load: ${under} on a snapshot of ${server.source} at ${server.url}`);
@@ -519,6 +561,7 @@ async function main() {
     const summary = {
       users: PAIRS * 2,
       pairs: PAIRS,
+      ...(HOMES === undefined ? {} : { homes: HOMES }),
       seconds: SECONDS,
       chats: result.chats,
       messages: result.delivered,
@@ -572,7 +615,7 @@ async function main() {
       return failed ? 1 : 0;
     }
     console.log(
-      `load: users=${summary.users} pairs=${PAIRS} seconds=${SECONDS} chats=${summary.chats} messages=${summary.messages} ` +
+      `load: users=${summary.users} pairs=${PAIRS}${HOMES === undefined ? "" : ` homes=${HOMES}`} seconds=${SECONDS} chats=${summary.chats} messages=${summary.messages} ` +
         `lost=${summary.lost} duplicates=${summary.duplicates} reordered=${summary.reordered} ` +
         `notices_missing=${summary.notices_missing} errors=${errors} crashes=${crashes} ` +
         `p50=${showMs(summary.p50)}ms p99=${showMs(summary.p99)}ms msgs/s=${summary.msgsPerSecond}`,
@@ -580,7 +623,8 @@ async function main() {
     console.log(
       `  setup: source=${server.source} under ${under} dialect=${DIALECT} seed=${SEED} ` +
         `rate=${RATE}/s per user window=${WINDOW} chats of ${CHAT_MIN}-${CHAT_MAX} s crash-share=${CRASH_SHARE} ` +
-        `open concurrency=${CONCURRENCY}`,
+        `open concurrency=${CONCURRENCY}` +
+        (HOMES === undefined ? "" : `; u<i>a on home i mod ${HOMES}, u<i>b on (i+1) mod ${HOMES}`),
     );
     console.log(
       `  ramp: ${loggedIn} of ${PAIRS * 2} users logged in in ${rampSeconds.toFixed(1)} s ` +
