@@ -8,17 +8,22 @@
 // profile of the isolate during relay runs (bench/inspector.mjs); last, how fast a lobby of 1,000 to 30,000 idle
 // sockets wakes from hibernation (bench/wake.mjs, about six minutes; --wake-sizes none skips it).
 // The last line holds the Lobby/Relay ratios against the targets; the exit code is 1 when one is missed.
+// With --homes N, instead: same-home against cross-home chat, logins through the directory and the calls between
+// objects, on a server with HOMES=N beside one with a single Lobby (bench/homes.mjs, a few minutes).
 //
 //   npm run bench
 //   npm run bench -- --sizes 10,100 --messages 200 --window 4 --reps 5 --dialect json
 //   npm run bench -- --src /tmp/patched-src --no-probes    (A/B a patched copy of src/)
 //   npm run bench -- --json
+//   npm run bench -- --homes 4    (--sizes, --messages, --window, --reps, --bytes, --dialect, --concurrency, --src,
+//                                  --runtime and --json apply; the rest is the Lobby/Relay bench's)
 
 import { performance } from "node:perf_hooks";
 import { LIFTED_LIMITS, RUNTIMES, configFlags, snapshot, startDevServer } from "../scripts/dev-server.mjs";
 import { list, oneOf, readArgs, text, whole } from "../scripts/lib/args.mjs";
 import { fmt, table, times } from "../scripts/lib/figures.mjs";
 import { NO_COMPRESSION, compressionReport, compressionRuns } from "./compression.mjs";
+import { benchHomes } from "./homes.mjs";
 import { measureWake } from "./wake.mjs";
 import { runIsolateProfile } from "./inspector.mjs";
 import { measure } from "./measure.mjs";
@@ -27,7 +32,7 @@ import { lobbyTarget, relayTarget } from "./targets.mjs";
 import { ratioLine, ratios } from "./verdict.mjs";
 
 const o = readArgs("npm run bench -- [options]", {
-  sizes: { arg: "10,100,1000", help: "pair counts (each size logs in 2×size users per target)", default: "10,100,1000", read: list(whole()) },
+  sizes: { arg: "N,M", help: "pair counts (each size logs in 2×size users per target) (default 10,100,1000; with --homes 10,100)", read: list(whole()) },
   messages: {
     arg: "M",
     help: "lines each requester sends per run (default: 40,000 lines per run in all, 10,000 where\ndeflate is negotiated, which relays about a quarter as fast; at least 20 per requester)",
@@ -62,7 +67,14 @@ const o = readArgs("npm run bench -- [options]", {
   },
   "no-compression": { help: `skip the compression decision (a browser-like client with and without ${NO_COMPRESSION})` },
   json: { help: "print one JSON document instead of the tables" },
+  homes: {
+    arg: "N",
+    help: "instead: same-home vs cross-home chat, logins through the directory and calls between objects,\non a server with HOMES=N beside one with a single Lobby (bench/homes.mjs)",
+    read: whole(),
+  },
 });
+// A cross-home chat of 1,000 pairs is three sessions of 2,000 sockets: the homes bench stops at 100 unless told.
+const sizes = o.sizes ?? (o.homes ? [10, 100] : [10, 100, 1000]);
 
 /** @param {import("./measure.mjs").Row[]} rows */
 function rowsTable(rows) {
@@ -101,6 +113,7 @@ const PROBE_GRACE_MS = 2000;
 
 async function main() {
   const log = o.json ? (/** @type {string} */ _line) => {} : (/** @type {string} */ line) => console.error(line);
+  if (o.homes !== undefined) return benchHomes({ ...o, homes: o.homes, sizes }, log);
   const began = performance.now();
   const under = o.runtime === "miniflare" ? "Miniflare (workerd directly)" : "wrangler dev";
   // One copy of the code for both runtimes started below, so that the profile sees the code the timed runs ran.
@@ -151,7 +164,7 @@ async function main() {
     dev = await start();
     log(`ready at ${dev.url} in ${((performance.now() - began) / 1000).toFixed(1)} s`);
     let round = 0;
-    for (const size of o.sizes) {
+    for (const size of sizes) {
       for (const deflate of [false, true]) {
         const targets = [o.aa ? { ...relayTarget(o.dialect), label: "Relay B" } : lobbyTarget(o.dialect), relayTarget(o.dialect)];
         if (round++ % 2) targets.reverse();
@@ -167,7 +180,7 @@ async function main() {
     // All the repetitions (runs of a second at 10,000 lines): a browser-like client refused deflate sends what a
     // plain one does, and only enough runs tell that from the noise of a shared machine.
     const compressing = { ...settings, messages: (/** @type {number} */ size) => o.messages ?? Math.max(20, Math.round(10_000 / size)) };
-    const sideSize = Math.min(100, Math.max(...o.sizes));
+    const sideSize = Math.min(100, Math.max(...sizes));
     // Under wrangler dev its proxy negotiates compression with the client, whatever the worker's flags say.
     if (!o["no-compression"] && o.runtime === "miniflare") {
       // Both clients on this runtime, then on one started with the flag turned the other way.
@@ -188,7 +201,7 @@ async function main() {
     if (!o["no-profile"]) {
       // A fresh runtime on the same snapshot: see bench/inspector.mjs for why.
       dev = await start(true);
-      isolate = await runIsolateProfile(dev, side, Math.min(100, Math.max(...o.sizes)), log);
+      isolate = await runIsolateProfile(dev, side, Math.min(100, Math.max(...sizes)), log);
       await dev.stop();
     }
   } catch (err) {
@@ -211,7 +224,7 @@ async function main() {
     console.log(
       `\nParley bench (${elapsed.toFixed(0)} s): ${code.description}, under ${under}, flags: ${flags.join(", ") || "none"}\n` +
         `${o.aa ? "Relay B vs Relay (A/A)" : "Lobby vs zero-logic Relay"}, ${o.dialect} dialect, window ${o.window}, ${o.bytes}-byte lines, ` +
-        `${settings.messages(o.sizes[0] ?? 1, false)} lines per requester at ${o.sizes[0]} pairs (${settings.messages(o.sizes[0] ?? 1, true)} ` +
+        `${settings.messages(sizes[0] ?? 1, false)} lines per requester at ${sizes[0]} pairs (${settings.messages(sizes[0] ?? 1, true)} ` +
         `with deflate), medians of ${o.reps} runs\n`,
     );
     console.log(rowsTable(rows));
