@@ -94,11 +94,13 @@ export class Homes {
   id: HomeId | null = null;
   private readonly outbox = new Map<number, Note[]>();
   private flushQueued = false;
+  /** Homes a call is on its way to: notes for them wait for it to return (see `send`). */
+  private readonly inFlight = new Set<number>();
   private readonly homeStubs = new Map<number, LobbyStub>();
   private readonly shardStubs = new Map<string, DirectoryStub>();
   /** Visitors that moved on from here: a note sent before their socket home heard of it is passed on. */
   readonly forwarded = new Map<string, number>();
-  /** When the claims were last renewed (memory: a wake renews at its first timer run). */
+  /** When the claims were last renewed, or first claimed (0: never). */
   private renewedAt = 0;
 
   constructor(
@@ -112,8 +114,17 @@ export class Homes {
     sql.exec("CREATE TABLE IF NOT EXISTS home_id (id TEXT NOT NULL)");
     sql.exec("CREATE TABLE IF NOT EXISTS home_claims (key TEXT PRIMARY KEY, name TEXT NOT NULL) WITHOUT ROWID");
     sql.exec("CREATE TABLE IF NOT EXISTS visitors (sid TEXT PRIMARY KEY, att TEXT NOT NULL) WITHOUT ROWID");
+    sql.exec("CREATE TABLE IF NOT EXISTS home_renewal (at INTEGER NOT NULL)");
     const row = sql.exec<{ id: string }>("SELECT id FROM home_id").toArray()[0];
     if (row) this.id = JSON.parse(row.id) as HomeId;
+    this.renewedAt = sql.exec<{ at: number }>("SELECT at FROM home_renewal").toArray()[0]?.at ?? 0;
+  }
+
+  /** Renewals are counted from the last one, kept across wakes: a wake is not a reason to renew. */
+  private renewed(at: number): void {
+    this.renewedAt = at;
+    this.sql.exec("DELETE FROM home_renewal");
+    this.sql.exec("INSERT INTO home_renewal (at) VALUES (?)", at);
   }
 
   /** The worker's header or a peer's call says who this home is; written once. */
@@ -160,29 +171,41 @@ export class Homes {
     return stub;
   }
 
-  /** Queue a note for home `k`: everything queued in this turn goes in one call, in order. */
+  /**
+   * Queue a note for home `k`. One call to a home is in flight at a time: what is queued meanwhile goes in the next
+   * call, in order. So a quiet chat line leaves at once, and a busy one shares its call with the lines behind it:
+   * a call costs the runtime several times what the line in it does (docs/HOMES-BENCH.md).
+   */
   send(k: number, note: Note): void {
     const notes = this.outbox.get(k);
     if (notes) notes.push(note);
     else this.outbox.set(k, [note]);
-    if (this.flushQueued) return;
+    if (this.flushQueued || this.inFlight.has(k)) return;
     this.flushQueued = true;
-    queueMicrotask(() => this.flush());
+    queueMicrotask(() => this.flushAll());
   }
 
-  private flush(): void {
+  private flushAll(): void {
     this.flushQueued = false;
-    const batches = [...this.outbox];
-    this.outbox.clear();
-    for (const [k, notes] of batches) {
-      this.home(k)
-        .notes(this.idOf(k), this.k, notes)
-        .catch((err: unknown) => {
-          console.warn("a note to another home failed", { home: k, err: String(err) });
-          this.homeStubs.delete(k); // a stub that threw is broken for good: the next call gets a new one
-          this.failed(k, notes);
-        });
-    }
+    for (const k of [...this.outbox.keys()]) if (!this.inFlight.has(k)) this.flush(k);
+  }
+
+  private flush(k: number): void {
+    const notes = this.outbox.get(k);
+    if (!notes) return;
+    this.outbox.delete(k);
+    this.inFlight.add(k);
+    this.home(k)
+      .notes(this.idOf(k), this.k, notes)
+      .catch((err: unknown) => {
+        console.warn("a note to another home failed", { home: k, err: String(err) });
+        this.homeStubs.delete(k); // a stub that threw is broken for good: the next call gets a new one
+        this.failed(k, notes);
+      })
+      .finally(() => {
+        this.inFlight.delete(k);
+        this.flush(k);
+      });
   }
 
   // The name's claim at the directory. A home holds the claims of its own sockets' users, visiting or not.
@@ -193,6 +216,7 @@ export class Homes {
     const reply = await shard.claim(key, name, claimant(this.k));
     if (reply.ok) {
       this.sql.exec("INSERT OR REPLACE INTO home_claims (key, name) VALUES (?, ?)", key, name);
+      if (this.renewedAt === 0) this.renewed(Date.now());
       return { ok: true };
     }
     if ("error" in reply) throw new Error(reply.error);
@@ -224,7 +248,7 @@ export class Homes {
    * while it could not renew) are returned, for their users to be ended.
    */
   async renew(now: number, inUse: (key: string) => boolean): Promise<string[]> {
-    this.renewedAt = now;
+    this.renewed(now);
     const byShard = new Map<DirectoryStub, string[]>();
     for (const { key } of this.sql.exec<{ key: string }>("SELECT key FROM home_claims").toArray()) {
       if (!inUse(key)) {

@@ -401,8 +401,14 @@ export class Lobby extends DurableObject<Env> {
     } finally {
       this.arriving = null;
     }
-    const key = this.state.sessions.get(note.sid)?.key;
-    if (key) this.afterHomes(new Map([[key, ""]]), now);
+    this.goHomeIfFree(conn, now);
+  }
+
+  /** A visitor free again (and not waiting for another home's answer) goes back to its socket home. */
+  private goHomeIfFree(conn: Conn, now: number): void {
+    if (!conn.remote || conn.waiting || this.sockets.get(conn.att.sid) !== conn) return;
+    const key = this.state.sessions.get(conn.att.sid)?.key;
+    if (key && free(this.state, key)) this.run({ type: "leave_for", sid: conn.att.sid }, now);
   }
 
   /** Run an action that came with a record, counting the homes it has been through. */
@@ -524,6 +530,7 @@ export class Lobby extends DurableObject<Env> {
       this.deliver(conn, render({ type: "users", you: me.name, users, total }, conn.att.dialect), now);
     }
     this.drain(conn, now);
+    this.goHomeIfFree(conn, now);
   }
 
   /** Where the person a connect names is: this user goes there to ask, or is told here that it is not online. */
@@ -551,6 +558,7 @@ export class Lobby extends DurableObject<Env> {
       }
     }
     this.drain(conn, now);
+    this.goHomeIfFree(conn, now);
   }
 
   /** The rules moved a user's record off this home (Input `leave_for`): it goes where `bound` says, or home. */
@@ -596,7 +604,8 @@ export class Lobby extends DurableObject<Env> {
     const state = this.state;
     for (const key of touched.keys()) {
       const user = state.users.get(key);
-      if (user?.sid && user.sid !== this.arriving && visitorOf(user.sid) && free(state, key)) this.run({ type: "leave_for", sid: user.sid }, now);
+      const visitor = user?.sid && user.sid !== this.arriving ? this.sockets.get(user.sid) : undefined;
+      if (visitor?.remote) this.goHomeIfFree(visitor, now);
       else if (!user && !this.out.has(key) && !this.claiming.has(key)) homes.release(key);
     }
   }
