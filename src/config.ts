@@ -116,12 +116,14 @@ export interface DirectoryConfig {
   claimLeaseMs: number;
   /** How many directory objects name keys are spread over (shardOf in public/wire/shard.js). */
   directoryShards: number;
+  /** How many home Lobbies a namespace's sockets are spread over (src/homes.ts); 1 is today's single Lobby. */
+  homes: number;
 }
 
-export const DEFAULT_DIRECTORY_CONFIG: Readonly<DirectoryConfig> = { claimLeaseMs: 90_000, directoryShards: 1 };
+export const DEFAULT_DIRECTORY_CONFIG: Readonly<DirectoryConfig> = { claimLeaseMs: 90_000, directoryShards: 1, homes: 1 };
 
 /** As readConfig: a missing or nonsensical value falls back to the default; both are whole numbers, at least 1. */
-export function readDirectoryConfig(env: { CLAIM_LEASE_MS?: unknown; DIRECTORY_SHARDS?: unknown }): DirectoryConfig {
+export function readDirectoryConfig(env: { CLAIM_LEASE_MS?: unknown; DIRECTORY_SHARDS?: unknown; HOMES?: unknown }): DirectoryConfig {
   const whole = (raw: unknown, fallback: number) => {
     const value = numberOf(raw);
     return Number.isSafeInteger(value) && value >= 1 ? value : fallback;
@@ -129,8 +131,12 @@ export function readDirectoryConfig(env: { CLAIM_LEASE_MS?: unknown; DIRECTORY_S
   return {
     claimLeaseMs: whole(env.CLAIM_LEASE_MS, DEFAULT_DIRECTORY_CONFIG.claimLeaseMs),
     directoryShards: whole(env.DIRECTORY_SHARDS, DEFAULT_DIRECTORY_CONFIG.directoryShards),
+    homes: Math.min(whole(env.HOMES, DEFAULT_DIRECTORY_CONFIG.homes), MAX_HOMES),
   };
 }
+
+/** More homes than this is a typo, not a plan (a million users need about 150: docs/SCALING.md). */
+export const MAX_HOMES = 1024;
 
 /** A var's value as a number: wrangler gives strings, tests may give numbers; anything else is NaN. */
 function numberOf(raw: unknown): number {

@@ -5,7 +5,7 @@ import type { Lobby } from "./lobby";
 
 export interface Env {
   LOBBY: DurableObjectNamespace<Lobby>;
-  /** The name directory's shards, `dir-<k>` (src/directory.ts); nothing routes to them yet. */
+  /** The name directory's shards, `<ns>#dir-<k>` (src/directory.ts), used when HOMES > 1. */
   DIRECTORY: DurableObjectNamespace<Directory>;
   ASSETS?: Fetcher;
   MAX_MESSAGE_BYTES?: string;
@@ -30,6 +30,8 @@ export interface Env {
   CLAIM_LEASE_MS?: string;
   /** How many directory shards name keys are spread over. */
   DIRECTORY_SHARDS?: string;
+  /** How many home Lobbies each namespace's sockets are spread over (src/homes.ts); unset or 1: one Lobby. */
+  HOMES?: string;
   /** Tests only: how many random cases the property and fuzz tests run. */
   FUZZ_RUNS?: string;
   FUZZ_SEED?: string;

@@ -5,20 +5,21 @@
 
 import { DurableObject } from "cloudflare:workers";
 import { addressKey, turnedAway } from "./admission";
-import { type Config, readConfig } from "./config";
+import { type Config, readConfig, readDirectoryConfig } from "./config";
 import { newCredential } from "./credentials";
 import type { Env } from "./env";
 import { Presence } from "./presence";
 import { relayedFrame } from "./relay";
 import { Routes } from "./routes";
 import { AlarmClock } from "./alarm";
-import { type Input, type State, type StepResult, engaged, inputMode, nextDeadline, rebuild, savedSession, statusOf, step } from "./rules";
+import { type Input, type RulesConfig, type SavedSession, type State, type StepResult, engaged, firstBy, free, inputMode, nextDeadline, rebuild, roster, savedSession, statusOf, step } from "./rules";
+import { HOME_HEADER, type HomeId, Homes, MAX_HOPS, type Note, RemoteSocket, type Roster, visitorOf, visitorSid } from "./homes";
 import { REFUSED, screen } from "./screen";
-import { type Attachment, type Conn, Sockets, answerClose, closeQuietly, offeredDialect, resumableClose } from "./sockets";
+import { type Attachment, type Conn, Sockets, answerClose, closeQuietly, offeredDialect, resumableClose, sendQuietly } from "./sockets";
 import { Store } from "./store";
 import { Keepalive } from "./keepalive";
 import { nextAlarm } from "./timers";
-import { CloseCode, JSON_SUBPROTOCOL, PONG, type ServerEvent, parseAction } from "../public/wire/protocol.js";
+import { type Action, CloseCode, JSON_SUBPROTOCOL, LIST_LIMIT, PONG, type ServerEvent, type UserEntry, parseAction } from "../public/wire/protocol.js";
 import { checkName, nameKey } from "../public/wire/names.js";
 import { type Sentence, parseText, render, say } from "../public/wire/text.js";
 
@@ -26,19 +27,32 @@ export type { Attachment };
 type ErrorCode = Extract<ServerEvent, { type: "error" }>["code"];
 
 export class Lobby extends DurableObject<Env> {
-  private readonly config: Config;
+  private readonly config: Config & RulesConfig;
+  /** Set when the namespace is spread over several homes (HOMES > 1): links to the others and the directory. */
+  private readonly homes: Homes | null = null;
   private readonly store: Store;
   private readonly sockets: Sockets;
   private readonly presence: Presence<Conn>;
   private readonly keepalive: Keepalive;
   private readonly routes: Routes;
   private readonly clock: AlarmClock;
+  /** Homes: this home's sockets whose users visit another home, by name key (their names are held here). */
+  private readonly out = new Map<string, Conn>();
+  /** Homes: names being claimed at the directory for a login here: key -> name. */
+  private readonly claiming = new Map<string, string>();
+  /** Homes: the visitor whose record is arriving: it may not go home before its connect has run. */
+  private arriving: string | null = null;
   /** The whole lobby, rebuilt from every socket and from storage: at once when needed, not at every wake (`state`). */
   private loaded: State | null = null;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
     this.config = readConfig(env as unknown as Record<string, unknown>);
+    const layout = readDirectoryConfig(env);
+    if (layout.homes > 1) {
+      this.config.remote = true;
+      this.homes = new Homes(ctx.storage.sql, env, layout.directoryShards, layout.claimLeaseMs, (k, notes) => this.unreachable(k, notes));
+    }
     this.sockets = new Sockets(ctx, this.config);
     this.presence = new Presence(this.config.presenceIntervalMs);
     this.keepalive = new Keepalive(ctx, this.config);
@@ -61,8 +75,12 @@ export class Lobby extends DurableObject<Env> {
   }
 
   private rebuild(now: number): State {
-    const live = this.sockets.trackAll().map((conn) => conn.att);
+    // A socket whose user visits another home has no session here; a visitor has no socket here.
+    const live = this.sockets.trackAll().map((conn) => conn.att).filter((att) => att.at === undefined);
     for (const att of live) this.keepalive.watch(att.heardAt);
+    this.out.clear();
+    for (const conn of this.sockets.all()) if (conn.att.at !== undefined && conn.att.key && !conn.att.gone) this.out.set(conn.att.key, conn);
+    for (const { sid, att } of this.homes?.visitors() ?? []) live.push(this.visitor(sid, JSON.parse(att) as Attachment).att);
     const { links, aways } = this.store.load();
     const { state, result } = rebuild(live, links, aways, now, this.config);
     this.loaded = state;
@@ -75,6 +93,8 @@ export class Lobby extends DurableObject<Env> {
   }
 
   override async fetch(request: Request): Promise<Response> {
+    const home = request.headers.get(HOME_HEADER);
+    if (this.homes && home) this.homes.know(JSON.parse(home) as HomeId);
     void this.state; // the caps count every socket
     const ip = request.headers.get("CF-Connecting-IP");
     const away = turnedAway(request, this.sockets.admission.refusal(addressKey(ip)));
@@ -102,34 +122,41 @@ export class Lobby extends DurableObject<Env> {
         this.sockets.heard(conn, now, verdict === "ping");
       }
       if (verdict === "ping") return this.deliver(conn, PONG, now);
-      if (verdict === "typing") {
-        const route = this.routes.of(conn, this.loaded);
-        if (route?.toDialect === "json") this.deliver(route.to, render({ type: "typing", from: route.from }, "json"), now);
-        return;
-      }
-      if (verdict !== "ok") {
+      if (verdict !== "ok" && verdict !== "typing") {
         const refused: { close: readonly [number, string] } | { error: Sentence & ErrorCode } = REFUSED[verdict];
         if ("close" in refused) return this.close(conn, ...refused.close, now);
         return this.reply(conn, refused.error, refused.error, now, { max: this.config.maxMessageBytes });
       }
-      const text = frame as string;
-      const route = this.routes.of(conn, this.loaded);
-      const out = route ? relayedFrame(text, conn.att.dialect, route) : null;
-      if (route && out !== null) return this.deliver(route.to, out, now);
-      const action = conn.att.dialect === "json" ? parseAction(text) : parseText(text, inputMode(this.state, conn.att.sid, now));
-      if (action.type === "checked") return this.checked(conn, action.token, now);
-      // A resume is a login by credential: capped alike, or 128-bit guesses would go at the rate limit's pace.
-      const logsIn = action.type === "login" || action.type === "resume";
-      if (logsIn && !conn.att.key && !this.sockets.admission.mayLogin(conn.addr, now)) return this.reply(conn, "too_many_logins", "too_many_logins", now);
-      // A silent socket holding the name wanted, or the person asked for, goes now (workerd#1187).
-      const wanted = action.type === "login" ? action.name : action.type === "connect" ? action.to : undefined;
-      if (wanted) this.reapHolderOf(wanted, now);
-      const fresh = action.type === "login" || action.type === "resume" ? newCredential() : undefined;
-      this.run({ type: "action", sid: conn.att.sid, action, fresh }, now);
+      this.take(conn, frame as string, verdict === "typing", now);
     } catch (err) {
       console.error("webSocketMessage failed", { sid: conn.att.sid, err });
       this.reply(conn, "bad_action", "server_error", now);
     }
+  }
+
+  /** A screened text frame, from a socket here or (homes) from a visitor's socket on its own home. */
+  private take(conn: Conn, text: string, typing: boolean, now: number): void {
+    if (conn.att.at !== undefined) return this.forward(conn, text, typing);
+    if (conn.waiting) return void conn.waiting.push([text, typing]);
+    if (typing) {
+      const route = this.routes.of(conn, this.loaded);
+      if (route?.toDialect === "json") this.deliver(route.to, render({ type: "typing", from: route.from }, "json"), now);
+      return;
+    }
+    const route = this.routes.of(conn, this.loaded);
+    const out = route ? relayedFrame(text, conn.att.dialect, route) : null;
+    if (route && out !== null) return this.deliver(route.to, out, now);
+    const action = conn.att.dialect === "json" ? parseAction(text) : parseText(text, inputMode(this.state, conn.att.sid, now));
+    if (action.type === "checked") return this.checked(conn, action.token, now);
+    // A resume is a login by credential: capped alike, or 128-bit guesses would go at the rate limit's pace.
+    const logsIn = action.type === "login" || action.type === "resume";
+    if (logsIn && !conn.att.key && !this.sockets.admission.mayLogin(conn.addr, now)) return this.reply(conn, "too_many_logins", "too_many_logins", now);
+    // A silent socket holding the name wanted, or the person asked for, goes now (workerd#1187).
+    const wanted = action.type === "login" ? action.name : action.type === "connect" ? action.to : undefined;
+    if (wanted) this.reapHolderOf(wanted, now);
+    if (this.homes && this.acrossHomes(conn, action, now)) return;
+    const fresh = action.type === "login" || action.type === "resume" ? newCredential() : undefined;
+    this.run({ type: "action", sid: conn.att.sid, action, fresh }, now);
   }
 
   override async webSocketClose(ws: WebSocket, code: number, reason: string, wasClean: boolean): Promise<void> {
@@ -153,9 +180,10 @@ export class Lobby extends DurableObject<Env> {
   /** Expire due requests, push presence, close silent sockets, and set the next alarm. Public so tests can move the clock. */
   runTimers(now: number): void {
     this.run({ type: "tick" }, now);
+    if (this.homes) this.homeTimers(now);
     this.pushPresence(now);
     this.keepalive.tick(now);
-    for (const conn of this.sockets.all()) if (!conn.att.gone) this.reapIfSilent(conn, now);
+    for (const conn of this.sockets.all()) if (!conn.att.gone && !conn.remote) this.reapIfSilent(conn, now);
     this.schedule(now, true);
   }
 
@@ -163,6 +191,7 @@ export class Lobby extends DurableObject<Env> {
   private closed(ws: WebSocket): void {
     void this.state; // a rebuild finds the closing socket too: it is still there during its own close event
     const conn = this.sockets.release(ws);
+    if (conn?.att.at !== undefined) return this.leftWhileVisiting(conn);
     // However it ended (a close frame, a drop, an error), its user may come back and resume.
     if (conn) this.run({ type: "gone", sid: conn.att.sid, resumable: true }, Date.now());
   }
@@ -170,6 +199,10 @@ export class Lobby extends DurableObject<Env> {
   /** Close a socket from our side and treat it as gone at once; its close event later only frees its slot. */
   private close(conn: Conn, code: number, reason: string, now: number): void {
     closeQuietly(conn.ws, code, reason);
+    if (conn.att.at !== undefined && !conn.remote) {
+      this.sockets.depart(conn);
+      return this.leftWhileVisiting(conn);
+    }
     this.run({ type: "gone", sid: conn.att.sid, resumable: resumableClose(code) }, now);
   }
 
@@ -220,6 +253,8 @@ export class Lobby extends DurableObject<Env> {
       const conn = this.sockets.get(e.sid);
       if (!conn) continue;
       if (e.type === "close") closeQuietly(conn.ws, e.code, e.reason);
+      else if (e.type === "lookup") void this.lookup(conn, e.to, e.action, conn.hops ?? 0);
+      else if (e.type === "moved") this.moved(conn, e.saved);
       else {
         this.sockets.send(conn, render(e.event, conn.att.dialect));
         if (e.event.type === "users" && conn.att.dialect === "json") this.presence.watch(conn, e.event.users.map((u) => nameKey(u.name)));
@@ -228,7 +263,7 @@ export class Lobby extends DurableObject<Env> {
     this.store.save(state, dirty);
     for (const sid of dirty.sessions) {
       const conn = this.sockets.get(sid);
-      if (!conn || conn.att.gone) continue;
+      if (!conn || conn.att.gone || conn.att.at !== undefined) continue;
       const saved = savedSession(state, sid);
       if (!saved) this.presence.watch(conn, []); // it has left: it hears no more presence
       this.sockets.saveSession(conn, saved);
@@ -241,6 +276,7 @@ export class Lobby extends DurableObject<Env> {
     this.pushPresence(now);
     if (stored || dirty.users.size > 0) this.schedule(now);
     this.settle(now);
+    if (this.homes && touched.size > 0) this.afterHomes(touched, now);
   }
 
   private pushPresence(now: number): void {
@@ -253,6 +289,370 @@ export class Lobby extends DurableObject<Env> {
   private schedule(now: number, exact = false): void {
     if (!this.loaded) return this.clock.handOverAt(this.keepalive.quietDue());
     const timers = { engaged: engaged(this.loaded), presenceDue: this.presence.due(), idleDue: this.keepalive.idleDue, quietDue: this.keepalive.quietDue() };
-    this.clock.want(nextAlarm({ ...timers, requestDeadline: nextDeadline(this.loaded) }, now, this.config.heartbeatTimeoutMs), exact);
+    const next = nextAlarm({ ...timers, requestDeadline: nextDeadline(this.loaded) }, now, this.config.heartbeatTimeoutMs);
+    const renew = this.homes?.renewDue() ?? null;
+    this.clock.want(renew !== null && (next === null || renew < next) ? Math.max(renew, now) : next, exact);
+  }
+
+  // Homes (HOMES > 1): what crosses from one home to another (src/homes.ts). Nothing below runs with one Lobby.
+
+  /** Calls from another home: notes, in the order it made them. */
+  async notes(to: HomeId, from: number, notes: Note[]): Promise<void> {
+    if (!this.homes) return;
+    this.homes.know(to);
+    // A frame for a socket here needs only that socket; anything else needs the whole lobby (its visitors too).
+    if (notes.some((n) => n.t !== "frame")) void this.state;
+    const now = Date.now();
+    for (const note of notes) {
+      try {
+        this.note(from, note, now);
+      } catch (err) {
+        console.error("a note from another home failed", { from, note: note.t, err });
+      }
+    }
+  }
+
+  /** Another home's `list`: this home's count and first names. */
+  roster(to: HomeId, limit: number): Roster {
+    this.homes?.know(to);
+    return roster(this.state, Math.min(limit, LIST_LIMIT));
+  }
+
+  /** Which of these sockets are still here (a home holding their users' records checks that this one is alive). */
+  present(to: HomeId, sids: string[]): string[] {
+    this.homes?.know(to);
+    return sids.filter((sid) => {
+      const conn = this.local(sid);
+      return conn !== undefined && !conn.att.gone;
+    });
+  }
+
+  private note(from: number, note: Note, now: number): void {
+    const homes = this.homes!;
+    switch (note.t) {
+      case "frame":
+      case "close": {
+        const conn = this.local(note.sid);
+        if (!conn || conn.att.gone) {
+          // The socket has gone since: its user's record (over there) is told, which ends its chat or request.
+          if (note.t === "frame") homes.send(from, { t: "gone", sid: visitorSid(homes.k, note.sid) });
+          return;
+        }
+        if (note.t === "close") return this.close(conn, note.code, note.reason, now);
+        // Counted for unread output over there, where the user's record is (sockets.ts, unread.ts).
+        return sendQuietly(conn.ws, note.frame);
+      }
+      case "at": {
+        const conn = this.local(note.sid);
+        if (conn && !conn.att.gone && conn.att.at !== undefined) {
+          conn.att.at = note.at;
+          this.sockets.save(conn);
+        }
+        return;
+      }
+      case "arrive":
+        return this.arrive(note, now);
+      case "input":
+      case "gone": {
+        const origin = visitorOf(note.sid);
+        if (origin?.k === homes.k) {
+          // Passed back after its user came home: its socket is here.
+          const conn = this.local(origin.sid);
+          if (note.t === "input" && conn && !conn.att.gone) this.take(conn, note.frame, note.typing, now);
+          return;
+        }
+        const conn = this.sockets.get(note.sid);
+        if (!conn?.remote) {
+          const onward = homes.forwarded.get(note.sid);
+          if (onward !== undefined) homes.send(onward, note);
+          return;
+        }
+        if (note.t === "gone") return this.run({ type: "gone", sid: note.sid, resumable: false }, now);
+        return this.take(conn, note.frame, note.typing, now);
+      }
+    }
+  }
+
+  /** A user's record arrives: a visitor with the connect it came to make, or one of this home's users coming back. */
+  private arrive(note: Extract<Note, { t: "arrive" }>, now: number): void {
+    const homes = this.homes!;
+    const origin = visitorOf(note.sid);
+    if (!origin) return;
+    if (origin.k === homes.k) {
+      const conn = this.local(origin.sid);
+      if (!conn || conn.att.gone) return; // its socket closed meanwhile; the close released its name
+      delete conn.att.at;
+      if (conn.att.key) this.out.delete(conn.att.key);
+      this.run({ type: "arrive", sid: conn.att.sid, saved: { ...note.saved, sid: conn.att.sid } }, now);
+      if (note.action) this.act(conn, note.action, note.hops, now);
+      return this.drain(conn, now);
+    }
+    const att: Attachment = { ...note.saved, sid: note.sid, dialect: note.dialect, heardAt: now, ip: null };
+    const conn = this.visitor(note.sid, att);
+    homes.saveVisitor(note.sid, att);
+    homes.forwarded.delete(note.sid);
+    this.arriving = note.sid;
+    try {
+      this.run({ type: "arrive", sid: note.sid, saved: note.saved }, now);
+      if (note.action) this.act(conn, note.action, note.hops, now);
+    } finally {
+      this.arriving = null;
+    }
+    const key = this.state.sessions.get(note.sid)?.key;
+    if (key) this.afterHomes(new Map([[key, ""]]), now);
+  }
+
+  /** Run an action that came with a record, counting the homes it has been through. */
+  private act(conn: Conn, action: Action, hops: number, now: number, here = false): void {
+    conn.hops = hops;
+    try {
+      this.run({ type: "action", sid: conn.att.sid, action, here }, now);
+    } finally {
+      delete conn.hops;
+    }
+  }
+
+  /** A visitor's socket, as a RemoteSocket whose sends and closes become notes to its home. */
+  private visitor(sid: string, att: Attachment): Conn {
+    const homes = this.homes!;
+    const at = visitorOf(sid)!;
+    const ws = new RemoteSocket(homes, at, att, (saved) => {
+      if ((saved as Attachment).gone) {
+        homes.saveVisitor(sid, null);
+        this.sockets.forget(conn);
+      } else homes.saveVisitor(sid, saved as object);
+    });
+    const conn = this.sockets.visiting(ws as unknown as WebSocket, att);
+    return conn;
+  }
+
+  /** A socket of this home by its sid, found before a rebuild too. */
+  private local(sid: string): Conn | undefined {
+    const known = this.sockets.get(sid);
+    if (known) return known.remote ? undefined : known;
+    const ws = this.sockets.tagged(sid);
+    return ws ? this.sockets.adopt(ws) : undefined;
+  }
+
+  /** A frame from a socket whose user is visiting another home: it goes there. */
+  private forward(conn: Conn, text: string, typing: boolean): void {
+    const homes = this.homes!;
+    homes.send(conn.att.at!, { t: "input", sid: conn.remote ? conn.att.sid : visitorSid(homes.k, conn.att.sid), frame: text, typing });
+  }
+
+  /** The socket of a user visiting another home is gone: the record there is told, and the name let go. */
+  private leftWhileVisiting(conn: Conn): void {
+    const homes = this.homes!;
+    homes.send(conn.att.at!, { t: "gone", sid: visitorSid(homes.k, conn.att.sid) });
+    const key = conn.att.key;
+    if (key && this.out.get(key) === conn) {
+      this.out.delete(key);
+      homes.release(key);
+    }
+  }
+
+  /**
+   * What a frame means across homes, when it does: a login claims its name at the directory first, `list` asks
+   * every home. True when it is handled here (the socket's next frames wait for the answer).
+   */
+  private acrossHomes(conn: Conn, action: Action, now: number): boolean {
+    const key = this.state.sessions.get(conn.att.sid)?.key ?? null;
+    if (action.type === "list" && key) {
+      conn.waiting = [];
+      void this.globalList(conn, key);
+      return true;
+    }
+    if (action.type !== "login" || key || conn.remote) return false;
+    const check = checkName(action.name);
+    if (!check.ok || this.state.users.has(check.key)) return false; // the rules answer these
+    const heldAs = this.out.get(check.key)?.att.name ?? this.claiming.get(check.key);
+    if (heldAs !== undefined) {
+      this.run({ type: "action", sid: conn.att.sid, action, heldAs }, now);
+      return true;
+    }
+    conn.waiting = [];
+    this.claiming.set(check.key, check.name);
+    void this.claimThenLogin(conn, action, check.key, check.name);
+    return true;
+  }
+
+  private async claimThenLogin(conn: Conn, action: Action, key: string, name: string): Promise<void> {
+    const homes = this.homes!;
+    let result: Awaited<ReturnType<Homes["claim"]>> | null = null;
+    try {
+      result = await homes.claim(key, name);
+    } catch (err) {
+      console.error("a claim failed", { err: String(err) });
+    }
+    this.claiming.delete(key);
+    const now = Date.now();
+    if (conn.att.gone) {
+      if (result?.ok) homes.release(key);
+      return;
+    }
+    if (!result) this.reply(conn, "bad_action", "server_error", now);
+    else if (!result.ok) this.run({ type: "action", sid: conn.att.sid, action, heldAs: result.heldAs }, now);
+    else {
+      this.run({ type: "action", sid: conn.att.sid, action, fresh: newCredential() }, now);
+      if (this.state.sessions.get(conn.att.sid)?.key !== key) homes.release(key);
+      this.schedule(now);
+    }
+    this.drain(conn, now);
+  }
+
+  /** `list` across homes: every home's count and first names, merged as one Lobby would list them. */
+  private async globalList(conn: Conn, key: string): Promise<void> {
+    const homes = this.homes!;
+    const parts = await Promise.all(
+      Array.from({ length: homes.count }, (_, k) =>
+        k === homes.k
+          ? roster(this.state, LIST_LIMIT)
+          : homes
+              .home(k)
+              .roster(homes.idOf(k), LIST_LIMIT)
+              .catch((): Roster => ({ total: 0, users: [] })),
+      ),
+    );
+    const now = Date.now();
+    const me = this.state.users.get(key);
+    if (me && !conn.att.gone && this.sockets.get(conn.att.sid) === conn) {
+      const users = firstBy(parts.flatMap((p) => p.users), LIST_LIMIT, (u) => u.order).map(({ name, status }) => ({ name, status }) as UserEntry);
+      const total = parts.reduce((sum, p) => sum + p.total, 0);
+      this.deliver(conn, render({ type: "users", you: me.name, users, total }, conn.att.dialect), now);
+    }
+    this.drain(conn, now);
+  }
+
+  /** Where the person a connect names is: this user goes there to ask, or is told here that it is not online. */
+  private async lookup(conn: Conn, to: string, action: Action, hops: number): Promise<void> {
+    const homes = this.homes!;
+    conn.waiting ??= [];
+    let k: number | null = null;
+    try {
+      k = await homes.where(to);
+    } catch (err) {
+      console.error("a directory lookup failed", { err: String(err) });
+    }
+    const now = Date.now();
+    if (conn.att.gone || this.sockets.get(conn.att.sid) !== conn) return;
+    // Its socket is here: its record is too (it came back meanwhile), or it is visiting another home.
+    if (k === homes.k) k = this.out.get(to)?.att.at ?? null;
+    if (k === null || k === homes.k || hops >= MAX_HOPS || this.state.users.has(to)) {
+      this.act(conn, action, hops, now, true);
+    } else {
+      conn.bound = { k, action, hops: hops + 1 };
+      try {
+        this.run({ type: "leave_for", sid: conn.att.sid, action }, now);
+      } finally {
+        delete conn.bound;
+      }
+    }
+    this.drain(conn, now);
+  }
+
+  /** The rules moved a user's record off this home (Input `leave_for`): it goes where `bound` says, or home. */
+  private moved(conn: Conn, saved: SavedSession): void {
+    const homes = this.homes!;
+    const origin = conn.remote ? visitorOf(conn.att.sid)! : null;
+    const dest = conn.bound?.k ?? origin?.k;
+    if (dest === undefined) return;
+    const sid = conn.remote ? conn.att.sid : visitorSid(homes.k, conn.att.sid);
+    const note: Note = { t: "arrive", sid, saved: { ...saved, sid }, dialect: conn.att.dialect, hops: conn.bound?.hops ?? 0 };
+    if (conn.bound?.action) note.action = conn.bound.action;
+    homes.send(dest, note);
+    conn.att.at = dest;
+    if (origin) {
+      if (dest !== origin.k) homes.send(origin.k, { t: "at", sid: origin.sid, at: dest });
+      homes.forwarded.set(sid, dest);
+      this.sockets.forget(conn);
+      homes.saveVisitor(sid, null);
+    } else {
+      if (conn.att.key) this.out.set(conn.att.key, conn);
+      this.sockets.save(conn);
+    }
+  }
+
+  /** Frames that waited for an answer from another home, in order; one may have to wait again. */
+  private drain(conn: Conn, now: number): void {
+    const waiting = conn.waiting;
+    delete conn.waiting;
+    while (waiting?.length) {
+      const [text, typing] = waiting.shift()!;
+      this.take(conn, text, typing, now);
+      const again = conn.waiting as [string, boolean][] | undefined;
+      if (again) {
+        again.push(...waiting);
+        return;
+      }
+    }
+  }
+
+  /** After a step: visitors free again go home; names nobody here uses any more are let go. */
+  private afterHomes(touched: ReadonlyMap<string, string>, now: number): void {
+    const homes = this.homes!;
+    const state = this.state;
+    for (const key of touched.keys()) {
+      const user = state.users.get(key);
+      if (user?.sid && user.sid !== this.arriving && visitorOf(user.sid) && free(state, key)) this.run({ type: "leave_for", sid: user.sid }, now);
+      else if (!user && !this.out.has(key) && !this.claiming.has(key)) homes.release(key);
+    }
+  }
+
+  /** A batch to another home failed: that home is down or restarting. */
+  private unreachable(k: number, notes: Note[]): void {
+    const homes = this.homes!;
+    const now = Date.now();
+    for (const note of notes) {
+      if (note.t === "frame" || note.t === "close") {
+        // Its socket was there: its user's record here leaves (the partner is told it disconnected).
+        const sid = visitorSid(k, note.sid);
+        if (this.sockets.get(sid)?.remote) this.run({ type: "gone", sid, resumable: false }, now);
+        continue;
+      }
+      const origin = note.t === "at" ? null : visitorOf(note.sid);
+      if (origin?.k !== homes.k) continue;
+      // A socket of ours whose record is (or was going) there: it reconnects, as after a deploy.
+      const conn = this.local(origin.sid);
+      if (conn && !conn.att.gone) this.close(conn, CloseCode.socketError, "home unavailable", now);
+    }
+  }
+
+  /** At each timer run: renew the names this home holds, and check that visitors' homes still hold their sockets. */
+  private homeTimers(now: number): void {
+    const homes = this.homes!;
+    const due = homes.renewDue();
+    if (due !== null && due <= now) void this.renewClaims(now);
+    const byHome = new Map<number, string[]>();
+    for (const conn of this.sockets.all()) {
+      const origin = conn.remote && !conn.att.gone ? visitorOf(conn.att.sid) : null;
+      if (origin) byHome.set(origin.k, [...(byHome.get(origin.k) ?? []), origin.sid]);
+    }
+    for (const [k, sids] of byHome) void this.checkPresent(k, sids);
+  }
+
+  private async renewClaims(now: number): Promise<void> {
+    const state = this.state;
+    const lost = await this.homes!.renew(now, (key) => state.users.has(key) || this.out.has(key) || this.claiming.has(key));
+    for (const key of lost) {
+      const sid = this.state.users.get(key)?.sid;
+      const conn = this.out.get(key) ?? (sid ? this.sockets.get(sid) : undefined);
+      if (conn && !conn.att.gone) this.close(conn, CloseCode.socketError, "name lease lost", Date.now());
+    }
+  }
+
+  private async checkPresent(k: number, sids: string[]): Promise<void> {
+    const homes = this.homes!;
+    let here: string[];
+    try {
+      here = await homes.home(k).present(homes.idOf(k), sids);
+    } catch {
+      here = [];
+    }
+    const alive = new Set(here);
+    const now = Date.now();
+    for (const sid of sids) {
+      const vsid = visitorSid(k, sid);
+      if (!alive.has(sid) && this.sockets.get(vsid)?.remote) this.run({ type: "gone", sid: vsid, resumable: false }, now);
+    }
   }
 }

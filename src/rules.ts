@@ -102,19 +102,35 @@ export interface State {
 
 export type Input =
   | { type: "open"; sid: string; resumable?: boolean }
-  /** `fresh`: a new random credential, for an action that may issue one (login, resume). */
-  | { type: "action"; sid: string; action: Action; fresh?: string }
+  /**
+   * `fresh`: a new random credential, for an action that may issue one (login, resume). With homes (`remote`):
+   * `heldAs`, the name another home's user holds the login's name as; `here`, the target of a connect is known to
+   * be nowhere else (the directory said so), so its absence here means it is not online.
+   */
+  | { type: "action"; sid: string; action: Action; fresh?: string; heldAs?: string; here?: boolean }
   /**
    * The socket closed, errored, failed a send or was swept (R12). `resumable`: it dropped rather than was closed
    * for cause, so its user may come back (see goAway).
    */
   | { type: "gone"; sid: string; resumable?: boolean }
   /** Time passed: expire the requests whose deadline is due. */
-  | { type: "tick" };
+  | { type: "tick" }
+  /** Homes: a user arrives from another home with what was kept of it (a requester visiting, or one back home). */
+  | { type: "arrive"; sid: string; saved: SavedSession }
+  /**
+   * Homes: the user on `sid` leaves this home for the one where `action` (a connect) can be decided, declining
+   * first the request it was being asked, as a connect to someone else does here. No action: it goes back home,
+   * free. Effect `moved`; if it is no longer free to go, the action is answered here instead.
+   */
+  | { type: "leave_for"; sid: string; action?: Action };
 
 export type Effect =
   | { type: "send"; sid: string; event: ServerEvent }
-  | { type: "close"; sid: string; code: number; reason: string };
+  | { type: "close"; sid: string; code: number; reason: string }
+  /** Homes: `to` (a name key) is not here; the Lobby finds its home and answers with `leave_for` or `here`. */
+  | { type: "lookup"; sid: string; to: string; action: Action }
+  /** Homes: the user on `sid` has left this home's state for another, with what is kept of it. */
+  | { type: "moved"; sid: string; saved: SavedSession };
 
 /** What a step changed, so the Lobby writes exactly that to storage and attachments. */
 export interface Dirty {
@@ -143,7 +159,10 @@ const NOBODY: ReadonlyMap<string, string> = new Map();
 
 /** What the rules need of the config: the request timeout, and the limits they tell a user at `welcome`. */
 export type RulesConfig = Pick<Config, "requestTimeoutMs" | "requestsPerMinute" | "requestCooldownsMs" | "resumeGraceMs"> &
-  LimitsConfig;
+  LimitsConfig & {
+    /** Homes (HOMES > 1): a name not logged in here may be on another home, so connect asks the Lobby to look. */
+    remote?: boolean;
+  };
 
 export function emptyState(): State {
   return {
@@ -285,7 +304,13 @@ export function step(state: State, input: Input, now: number, config: RulesConfi
       t.send(input.sid, { type: "ask_name" });
       break;
     case "action":
-      if (state.sessions.has(input.sid)) t.act(input.sid, input.action, input.fresh);
+      if (state.sessions.has(input.sid)) t.act(input.sid, input.action, input.fresh, input);
+      break;
+    case "arrive":
+      t.arrive(input.sid, input.saved);
+      break;
+    case "leave_for":
+      t.leaveFor(input.sid, input.action);
       break;
     case "gone":
       t.depart(input.sid, input.resumable ?? false);
@@ -363,7 +388,11 @@ class Turn {
     this.send(sid, { type: "error", code, message: say(sentence, fields) });
   }
 
-  act(sid: string, action: Action, fresh?: string): void {
+  /** What the Lobby learnt from other homes for this action (see Input). */
+  private elsewhere: { heldAs?: string; here?: boolean } = {};
+
+  act(sid: string, action: Action, fresh?: string, elsewhere: { heldAs?: string; here?: boolean } = {}): void {
+    this.elsewhere = elsewhere;
     const session = this.s.sessions.get(sid)!;
     if (action.type === "help") return this.send(sid, { type: "help" });
     if (action.type === "quit") {
@@ -527,7 +556,7 @@ class Turn {
       this.send(sid, { type: "name_rejected", name: check.name, reason: "invalid", detail: check.detail });
       return this.send(sid, { type: "ask_name" });
     }
-    const holder = this.s.users.get(check.key);
+    const holder = this.s.users.get(check.key) ?? (this.elsewhere.heldAs ? { name: this.elsewhere.heldAs } : undefined);
     if (holder) {
       const same = foldName(holder.name) === foldName(check.name);
       this.send(sid, {
@@ -639,6 +668,12 @@ class Turn {
       return this.send(sid, { type: "ask_target" });
     }
     const target = this.s.users.get(targetKey!);
+    if (!target && this.config.remote && !this.elsewhere.here) {
+      // Maybe on another home: the Lobby looks, and the user goes there to ask (or is told here it is not online).
+      this.setAwaiting(sid, session, false);
+      this.effects.push({ type: "lookup", sid, to: targetKey!, action: { type: "connect", to } });
+      return;
+    }
     if (!target) return fail({ reason: "offline", to: printable(to.trim(), 40) });
     if (incoming) {
       // Being asked locks nobody in: asking the one who asked is a yes; asking anyone else declines them.
@@ -782,6 +817,43 @@ class Turn {
       status: statusOf(this.s, k),
     }));
     this.send(sid, { type: "users", you: this.s.users.get(key)!.name, users, total: this.s.users.size });
+  }
+
+  /** Homes: a user's record arrives from another home; a name already taken here (it cannot be) asks again. */
+  arrive(sid: string, saved: SavedSession): void {
+    const session: Session = { key: saved.key, awaitingTarget: saved.awaitingTarget, chatEndedAt: saved.chatEndedAt };
+    if (saved.resumable) session.resumable = true;
+    this.s.sessions.set(sid, session);
+    this.changed("sessions", sid);
+    const key = saved.key;
+    if (!key) return;
+    if (this.s.users.has(key)) {
+      session.key = null;
+      return this.send(sid, { type: "ask_name" });
+    }
+    const user = userFrom({ ...saved, name: saved.name ?? key }, sid);
+    this.s.users.set(key, user);
+    if (user.resume) this.s.resumes.set(user.resume, key);
+    this.touch(key);
+  }
+
+  /** Homes: see Input `leave_for`. */
+  leaveFor(sid: string, action: Action | undefined): void {
+    const key = this.s.sessions.get(sid)?.key;
+    if (!key) return;
+    const incoming = this.s.requests.get(key);
+    if (action && incoming) this.answer(sid, key, false);
+    if (!free(this.s, key)) {
+      if (action) this.act(sid, action, undefined, { here: true });
+      return;
+    }
+    const saved = { ...savedSession(this.s, sid)!, sid };
+    const user = this.s.users.get(key)!;
+    this.touch(key);
+    this.s.sessions.delete(sid);
+    this.s.users.delete(key);
+    if (user.resume) this.s.resumes.delete(user.resume);
+    this.effects.push({ type: "moved", sid, saved });
   }
 
   /**
@@ -991,6 +1063,18 @@ export function rebuild(
     }
   }
   return restore(sessions, users, requests, now, config);
+}
+
+/** Homes: a user in no chat and no request, not away: it may move to another home (or back to its own). */
+export function free(state: State, key: string): boolean {
+  const user = state.users.get(key);
+  return !!user && user.sid !== null && !user.peer && user.awayUntil === undefined && !state.requests.has(key) && !state.outgoing.has(key) && !state.shadows.has(key);
+}
+
+/** Homes: this home's part of a global `list`: its count, and its first `limit` users in list order (`order`). */
+export function roster(state: State, limit: number): { total: number; users: (UserEntry & { order: string })[] } {
+  const users = firstBy(state.users.entries(), limit, ([, u]) => listOrderOf(u)).map(([k, u]) => ({ name: u.name, status: statusOf(state, k), order: listOrderOf(u) }));
+  return { total: state.users.size, users };
 }
 
 /** Someone is in a chat or has a request open: a silent socket there keeps a partner waiting. */

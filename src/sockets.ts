@@ -28,6 +28,8 @@ export interface Attachment extends SavedSession {
    * attachment alone, without rebuilding the whole lobby (routes.ts).
    */
   to?: string;
+  /** Homes: this socket's user is visiting home `at` (homes.ts): its frames go there, its record is there. */
+  at?: number;
 }
 
 /** One accepted socket. Its buckets, unread count and route are memory only: a wake starts them afresh. */
@@ -42,6 +44,14 @@ export interface Conn {
   routeAt?: number;
   /** Found before the Lobby rebuilt (`adopt`): not yet counted toward the caps. */
   adopted?: true;
+  /** Homes: the socket's user is being looked up or claimed elsewhere; its frames wait here, in order, till then. */
+  waiting?: [string, boolean][];
+  /** Homes: where a user leaving this home (Input `leave_for`) goes, and what for. */
+  bound?: { k: number; action?: import("../public/wire/protocol.js").Action; hops: number };
+  /** Homes: a visitor (its socket is on another home). */
+  remote?: true;
+  /** Homes: how many homes the connect it arrived with has already been through. */
+  hops?: number;
 }
 
 export class Sockets {
@@ -113,6 +123,18 @@ export class Sockets {
     return conn;
   }
 
+  /** A visitor, whose socket is on another home (homes.ts): known by its sid, counted toward no cap. */
+  visiting(ws: WebSocket, att: Attachment): Conn {
+    const conn = this.make(ws, att);
+    conn.remote = true;
+    return conn;
+  }
+
+  /** A visitor that left, or moved on. */
+  forget(conn: Conn): void {
+    if (this.bySid.get(conn.att.sid) === conn) this.bySid.delete(conn.att.sid);
+  }
+
   of(ws: WebSocket): Conn | undefined {
     return this.byWs.get(ws) ?? this.bySid.get((ws.deserializeAttachment() as Attachment | null)?.sid ?? "");
   }
@@ -142,7 +164,7 @@ export class Sockets {
   depart(conn: Conn): void {
     if (conn.att.gone) return;
     conn.att.gone = true;
-    if (conn.att.dialect === "json") this.jsonCount--;
+    if (conn.att.dialect === "json" && !conn.remote) this.jsonCount--;
     this.save(conn);
   }
 
@@ -155,7 +177,7 @@ export class Sockets {
 
   /** The sockets that hear presence: logged-in JSON clients. */
   listeners(): Conn[] {
-    return this.all().filter((c) => c.att.dialect === "json" && c.att.key && !c.att.gone);
+    return this.all().filter((c) => c.att.dialect === "json" && c.att.key && !c.att.gone && !c.remote && c.att.at === undefined);
   }
 
   save(conn: Conn): void {

@@ -127,14 +127,14 @@ describe("readConfig with fractions", () => {
 
 describe("readDirectoryConfig", () => {
   it("defaults to a 90 s lease and one shard", () => {
-    expect(readDirectoryConfig({})).toEqual({ claimLeaseMs: 90_000, directoryShards: 1 });
+    expect(readDirectoryConfig({})).toEqual({ claimLeaseMs: 90_000, directoryShards: 1, homes: 1 });
   });
 
   it("reads CLAIM_LEASE_MS and DIRECTORY_SHARDS", () => {
-    expect(readDirectoryConfig({ CLAIM_LEASE_MS: "30000", DIRECTORY_SHARDS: "3" })).toEqual({ claimLeaseMs: 30_000, directoryShards: 3 });
+    expect(readDirectoryConfig({ CLAIM_LEASE_MS: "30000", DIRECTORY_SHARDS: "3", HOMES: "4" })).toEqual({ claimLeaseMs: 30_000, directoryShards: 3, homes: 4 });
   });
 
   it.each(["", "0", "-1", "1.5", "many", null])("falls back to the default for %j", (value) => {
-    expect(readDirectoryConfig({ CLAIM_LEASE_MS: value, DIRECTORY_SHARDS: value })).toEqual(DEFAULT_DIRECTORY_CONFIG);
+    expect(readDirectoryConfig({ CLAIM_LEASE_MS: value, DIRECTORY_SHARDS: value, HOMES: value })).toEqual(DEFAULT_DIRECTORY_CONFIG);
   });
 });

@@ -1,0 +1,289 @@
+// Homes (HOMES > 1, docs/SCALING.md): one namespace spread over several Lobby objects, `<ns>#home-<k>`, with
+// names kept unique by the directory (src/directory.ts). The rules stay one state machine per home; what crosses
+// homes is a user's record, not a rule:
+// - A socket stays on the home it landed on (its "socket home"), which screens its frames and holds its name's
+//   claim. Its user's record (what the rules know of it) normally lives there too.
+// - A user who asks for someone on another home goes there: its record moves to the target's home (a "visitor",
+//   sid `@<k>/<sid>`), its socket home forwards its frames there and writes back what it is sent. Every rule about
+//   the two of them (busy, blocked, cooldown, y/n, expiry, exit, drop) is then decided in one state, as in one Lobby.
+// - Once free again (declined, expired, the chat over) the record goes back to its socket home.
+// Calls between two homes go over one stub, batched per turn, so they arrive in the order they were made.
+
+import type { Action, Dialect } from "../public/wire/protocol.js";
+import type { SavedSession } from "./rules";
+import { shardOf } from "./claims";
+
+/** Who a home is: its namespace (the `?lobby=`), its number, and how many homes the namespace has. */
+export interface HomeId {
+  ns: string;
+  k: number;
+  homes: number;
+}
+
+/** The worker tells a home who it is on every upgrade it forwards (a Durable Object cannot read its own name). */
+export const HOME_HEADER = "X-Parley-Home";
+
+/** The object name of home `k` of namespace `ns`: `#` is not in the lobby-name alphabet, so none collides. */
+export function homeName(ns: string, k: number): string {
+  return `${ns}#home-${k}`;
+}
+
+/** The object name of a namespace's directory shard (claims.ts's `dir-<shard>`). */
+export function shardName(ns: string, dir: string): string {
+  return `${ns}#${dir}`;
+}
+
+/** How a home names itself to the directory: its number is enough, shards being per namespace. */
+export function claimant(k: number): string {
+  return `home-${k}`;
+}
+
+export function homeOfClaimant(home: string): number | null {
+  const m = /^home-(\d+)$/.exec(home);
+  return m ? Number(m[1]) : null;
+}
+
+/** The sid a visiting user has on the home it visits: its socket home and its socket's sid there. */
+export function visitorSid(k: number, sid: string): string {
+  return `@${k}/${sid}`;
+}
+
+export function visitorOf(sid: string): { k: number; sid: string } | null {
+  const m = /^@(\d+)\/(.+)$/.exec(sid);
+  return m ? { k: Number(m[1]), sid: m[2]! } : null;
+}
+
+/** Past this many hops between homes a connect is answered where it is (the target keeps moving). */
+export const MAX_HOPS = 4;
+
+/** What one home tells another, in order, batched per turn. */
+export type Note =
+  /** To a socket home: write this frame to socket `sid`, or close it. */
+  | { t: "frame"; sid: string; frame: string }
+  | { t: "close"; sid: string; code: number; reason: string }
+  /**
+   * A user's record: a visitor arriving (with the connect it came to make), or one coming back to its socket home
+   * (`sid` is then that home's own visitor sid for the socket).
+   */
+  | { t: "arrive"; sid: string; saved: SavedSession; dialect: Dialect; action?: Action; hops: number }
+  /** To a socket home: socket `sid`'s record is now on home `at`. */
+  | { t: "at"; sid: string; at: number }
+  /** To a record home: a frame from visitor `sid`'s socket (`typing`: a typing notice), or its socket is gone. */
+  | { t: "input"; sid: string; frame: string; typing: boolean }
+  | { t: "gone"; sid: string };
+
+/** One home's part of a global `list`. */
+export interface Roster {
+  total: number;
+  users: { name: string; status: string; order: string }[];
+}
+
+type LobbyStub = DurableObjectStub<import("./lobby").Lobby>;
+type DirectoryStub = DurableObjectStub<import("./directory").Directory>;
+export interface HomesEnv {
+  LOBBY: DurableObjectNamespace<import("./lobby").Lobby>;
+  DIRECTORY: DurableObjectNamespace<import("./directory").Directory>;
+}
+
+/**
+ * A home's links to the others and to the directory: its identity, one stub per peer (calls in order), the
+ * outbox batched per turn, its claims (SQLite, so its alarm renews them without reading every socket), and the
+ * visitors it holds (SQLite: they have no socket here for an attachment, and must survive hibernation).
+ */
+export class Homes {
+  id: HomeId | null = null;
+  private readonly outbox = new Map<number, Note[]>();
+  private flushQueued = false;
+  private readonly homeStubs = new Map<number, LobbyStub>();
+  private readonly shardStubs = new Map<string, DirectoryStub>();
+  /** Visitors that moved on from here: a note sent before their socket home heard of it is passed on. */
+  readonly forwarded = new Map<string, number>();
+  /** When the claims were last renewed (memory: a wake renews at its first timer run). */
+  private renewedAt = 0;
+
+  constructor(
+    private readonly sql: SqlStorage,
+    private readonly env: HomesEnv,
+    private readonly shards: number,
+    private readonly leaseMs: number,
+    /** A batch to home `k` failed: the home is down or restarting. */
+    private readonly failed: (k: number, notes: Note[]) => void,
+  ) {
+    sql.exec("CREATE TABLE IF NOT EXISTS home_id (id TEXT NOT NULL)");
+    sql.exec("CREATE TABLE IF NOT EXISTS home_claims (key TEXT PRIMARY KEY, name TEXT NOT NULL) WITHOUT ROWID");
+    sql.exec("CREATE TABLE IF NOT EXISTS visitors (sid TEXT PRIMARY KEY, att TEXT NOT NULL) WITHOUT ROWID");
+    const row = sql.exec<{ id: string }>("SELECT id FROM home_id").toArray()[0];
+    if (row) this.id = JSON.parse(row.id) as HomeId;
+  }
+
+  /** The worker's header or a peer's call says who this home is; written once. */
+  know(id: HomeId): void {
+    if (this.id && this.id.ns === id.ns && this.id.k === id.k && this.id.homes === id.homes) return;
+    this.id = id;
+    this.sql.exec("DELETE FROM home_id");
+    this.sql.exec("INSERT INTO home_id (id) VALUES (?)", JSON.stringify(id));
+  }
+
+  private get me(): HomeId {
+    if (!this.id) throw new Error("a home that was never told who it is");
+    return this.id;
+  }
+
+  get k(): number {
+    return this.me.k;
+  }
+
+  get count(): number {
+    return this.me.homes;
+  }
+
+  home(k: number): LobbyStub {
+    let stub = this.homeStubs.get(k);
+    if (!stub) {
+      stub = this.env.LOBBY.get(this.env.LOBBY.idFromName(homeName(this.me.ns, k)));
+      this.homeStubs.set(k, stub);
+    }
+    return stub;
+  }
+
+  idOf(k: number): HomeId {
+    return { ...this.me, k };
+  }
+
+  private shard(key: string): DirectoryStub {
+    const name = shardName(this.me.ns, `dir-${shardOf(key, this.shards)}`);
+    let stub = this.shardStubs.get(name);
+    if (!stub) {
+      stub = this.env.DIRECTORY.get(this.env.DIRECTORY.idFromName(name));
+      this.shardStubs.set(name, stub);
+    }
+    return stub;
+  }
+
+  /** Queue a note for home `k`: everything queued in this turn goes in one call, in order. */
+  send(k: number, note: Note): void {
+    const notes = this.outbox.get(k);
+    if (notes) notes.push(note);
+    else this.outbox.set(k, [note]);
+    if (this.flushQueued) return;
+    this.flushQueued = true;
+    queueMicrotask(() => this.flush());
+  }
+
+  private flush(): void {
+    this.flushQueued = false;
+    const batches = [...this.outbox];
+    this.outbox.clear();
+    for (const [k, notes] of batches) {
+      this.home(k)
+        .notes(this.idOf(k), this.k, notes)
+        .catch((err: unknown) => {
+          console.warn("a note to another home failed", { home: k, err: String(err) });
+          this.homeStubs.delete(k); // a stub that threw is broken for good: the next call gets a new one
+          this.failed(k, notes);
+        });
+    }
+  }
+
+  // The name's claim at the directory. A home holds the claims of its own sockets' users, visiting or not.
+
+  /** Claim `key` for `name`: ok, or the name another home's user holds it as; throws if the directory fails. */
+  async claim(key: string, name: string): Promise<{ ok: true } | { ok: false; heldAs: string }> {
+    const shard = this.shard(key);
+    const reply = await shard.claim(key, name, claimant(this.k));
+    if (reply.ok) {
+      this.sql.exec("INSERT OR REPLACE INTO home_claims (key, name) VALUES (?, ?)", key, name);
+      return { ok: true };
+    }
+    if ("error" in reply) throw new Error(reply.error);
+    const holder = await shard.lookup(key);
+    // Released in between: say it is taken all the same (a retry will find it free).
+    return { ok: false, heldAs: holder?.name ?? name };
+  }
+
+  claimed(key: string): boolean {
+    return this.sql.exec("SELECT 1 FROM home_claims WHERE key = ?", key).toArray().length > 0;
+  }
+
+  release(key: string): void {
+    if (!this.claimed(key)) return;
+    this.sql.exec("DELETE FROM home_claims WHERE key = ?", key);
+    this.shard(key)
+      .release(key, claimant(this.k))
+      .catch((err: unknown) => console.warn("a release failed; the lease ends it", { err: String(err) }));
+  }
+
+  /** When the claims must next be renewed (a third of a lease after the last renewal), or null if none are held. */
+  renewDue(): number | null {
+    if (this.sql.exec("SELECT 1 FROM home_claims LIMIT 1").toArray().length === 0) return null;
+    return this.renewedAt + Math.floor(this.leaseMs / 3);
+  }
+
+  /**
+   * Renew every claim still in use and release the rest; the keys a shard says this home lost (its lease ran out
+   * while it could not renew) are returned, for their users to be ended.
+   */
+  async renew(now: number, inUse: (key: string) => boolean): Promise<string[]> {
+    this.renewedAt = now;
+    const byShard = new Map<DirectoryStub, string[]>();
+    for (const { key } of this.sql.exec<{ key: string }>("SELECT key FROM home_claims").toArray()) {
+      if (!inUse(key)) {
+        this.release(key);
+        continue;
+      }
+      const shard = this.shard(key);
+      byShard.set(shard, [...(byShard.get(shard) ?? []), key]);
+    }
+    const lost: string[] = [];
+    for (const [shard, keys] of byShard) {
+      const reply = await shard.renew(claimant(this.k), keys).catch(() => null);
+      if (reply?.ok) lost.push(...reply.lost);
+    }
+    for (const key of lost) this.sql.exec("DELETE FROM home_claims WHERE key = ?", key);
+    return lost;
+  }
+
+  /** The home whose socket holds `key`'s name, or null if nobody's does. Throws if the directory fails. */
+  async where(key: string): Promise<number | null> {
+    const holder = await this.shard(key).lookup(key);
+    return holder ? homeOfClaimant(holder.home) : null;
+  }
+
+  // Visitors: users whose socket is on another home and whose record is here.
+
+  visitors(): { sid: string; att: string }[] {
+    return this.sql.exec<{ sid: string; att: string }>("SELECT sid, att FROM visitors").toArray();
+  }
+
+  saveVisitor(sid: string, att: object | null): void {
+    if (att === null) this.sql.exec("DELETE FROM visitors WHERE sid = ?", sid);
+    else this.sql.exec("INSERT OR REPLACE INTO visitors (sid, att) VALUES (?, ?)", sid, JSON.stringify(att));
+  }
+}
+
+/** A visitor's socket, as the Lobby sees it: what is sent to it or closes it is noted for its socket home. */
+export class RemoteSocket {
+  constructor(
+    private readonly homes: Homes,
+    private readonly at: { k: number; sid: string },
+    private att: unknown,
+    private readonly saved: (att: unknown) => void,
+  ) {}
+
+  send(frame: string): void {
+    this.homes.send(this.at.k, { t: "frame", sid: this.at.sid, frame });
+  }
+
+  close(code?: number, reason?: string): void {
+    this.homes.send(this.at.k, { t: "close", sid: this.at.sid, code: code ?? 1000, reason: reason ?? "" });
+  }
+
+  serializeAttachment(att: unknown): void {
+    this.att = att;
+    this.saved(att);
+  }
+
+  deserializeAttachment(): unknown {
+    return this.att;
+  }
+}
