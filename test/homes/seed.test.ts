@@ -3,7 +3,7 @@
 // ignored) and "homes" (HOMES=4), with the same expectations, so spreading sockets over objects changes nothing
 // a user can see.
 
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import { DEFAULT_CONFIG, limitsOf } from "../../src/config";
 import {
   chattingAcross,
@@ -19,6 +19,10 @@ import {
   user,
 } from "../support/homes";
 import type { Peer } from "../support/peer";
+
+// Longer than a Peer's 5 s wait, so that a frame that never comes fails with the socket's transcript rather than as
+// a bare test timeout; and a scenario on several homes crosses objects at nearly every step.
+vi.setConfig({ testTimeout: 20_000 });
 
 /** The next JSON event that is not a presence push (pushes are batched on a timer, so their place varies). */
 async function next(peer: Peer): Promise<Record<string, unknown>> {
