@@ -17,34 +17,45 @@ for (const stream of [process.stdout, process.stderr]) {
   stream.write = ((chunk: unknown, ...rest: unknown[]) => (expected(chunk) ? true : write(chunk, ...rest))) as typeof stream.write;
 }
 
+/** The pool inside workerd, with the bindings every in-workerd project shares and `extra` on top. */
+function inWorkerd(extra: Record<string, string>) {
+  return cloudflareTest({
+    main: "./src/index.ts",
+    wrangler: { configPath: "./wrangler.toml" },
+    // FUZZ_RUNS=5000 npm test raises the property and fuzz counts.
+    miniflare: {
+      bindings: {
+        FUZZ_RUNS: process.env.FUZZ_RUNS ?? "",
+        FUZZ_SEED: process.env.FUZZ_SEED ?? "",
+        // Small caps so the security tests reach them; only requests that carry an Origin or a
+        // CF-Connecting-IP header (those tests) are affected.
+        ALLOWED_ORIGINS: "https://parley.example",
+        // Every test opens a fresh lobby of its own.
+        LOBBY_NAMES: "*",
+        MAX_SOCKETS_PER_IP: "4",
+        LOGINS_PER_MINUTE_PER_IP: "6",
+        ...extra,
+      },
+    },
+  });
+}
+
 export default defineConfig({
   test: {
     // What a passing test logs on purpose (a departure's webSocketError, "Lobby rebuilt") is shown only if it fails.
     silent: "passed-only",
     projects: [
       {
-        // Unit and integration tests, inside workerd (the same release wrangler dev runs).
-        plugins: [
-          cloudflareTest({
-            main: "./src/index.ts",
-            wrangler: { configPath: "./wrangler.toml" },
-            // FUZZ_RUNS=5000 npm test raises the property and fuzz counts.
-            miniflare: {
-              bindings: {
-                FUZZ_RUNS: process.env.FUZZ_RUNS ?? "",
-                FUZZ_SEED: process.env.FUZZ_SEED ?? "",
-                // Small caps so the security tests reach them; only requests that carry an Origin or a
-                // CF-Connecting-IP header (those tests) are affected.
-                ALLOWED_ORIGINS: "https://parley.example",
-                // Every test opens a fresh lobby of its own.
-                LOBBY_NAMES: "*",
-                MAX_SOCKETS_PER_IP: "4",
-                LOGINS_PER_MINUTE_PER_IP: "6",
-              },
-            },
-          }),
-        ],
-        test: { name: "workers", include: ["test/*.test.ts"] },
+        // Unit and integration tests, inside workerd (the same release wrangler dev runs). test/homes runs here
+        // too, against one Lobby per namespace (HOMES unset), so those tests pin what the homes project must match.
+        plugins: [inWorkerd({})],
+        test: { name: "workers", include: ["test/*.test.ts", "test/homes/*.test.ts"] },
+      },
+      {
+        // The same tests of user-visible behaviour with the sockets of a namespace spread over four Lobby objects
+        // (HOMES=4): every sentence must be what one Lobby says.
+        plugins: [inWorkerd({ HOMES: "4" })],
+        test: { name: "homes", include: ["test/homes/*.test.ts"] },
       },
       {
         // End-to-end tests in Node against a real `wrangler dev` over loopback TCP.
