@@ -1,0 +1,98 @@
+// The random scenarios of the property tests, through real sockets placed on different homes (HOMES=4 in the
+// "homes" project; one Lobby in the "workers" one): every socket must receive exactly the events that ONE pure
+// state machine says it should, in order, and nothing else. This is "no user can tell homes from one Lobby",
+// checked over random interleavings of logins, requests, answers, chats, exits, drops, blocks and expiries, with
+// the homes' calls to each other delivered as the runtime delivers them.
+
+import { env } from "cloudflare:test";
+import fc from "fast-check";
+import { describe, expect, it } from "vitest";
+import { DEFAULT_CONFIG } from "../../src/config";
+import type { ServerEvent } from "../../public/wire/protocol.js";
+import { type Input, emptyState, step } from "../../src/rules";
+import { freshLobby, modeHomes, openOn, runTimersEverywhere } from "../support/homes";
+import { asReceived, asTheLobby } from "../support/lobby";
+import type { Peer } from "../support/peer";
+import { SLOTS, resolve, scenario } from "../support/scenarios";
+
+const RUNS = Number(env.FUZZ_RUNS) > 0 ? Math.ceil(Number(env.FUZZ_RUNS) / 20) : 25;
+const HOMES = modeHomes();
+// With homes, sessions cannot be resumed yet (the Lobby turns resuming off): the model is told the same.
+const CONFIG = HOMES > 1 ? { ...DEFAULT_CONFIG, resumeGraceMs: 0 } : DEFAULT_CONFIG;
+
+async function nextEvent(peer: Peer): Promise<ServerEvent> {
+  for (;;) {
+    const event = await peer.json<ServerEvent>();
+    if (event.type !== "presence") return event;
+  }
+}
+
+describe(`sockets on ${HOMES} home(s) match one pure state machine`, () => {
+  // Resuming is a single-Lobby feature for now; its scenarios run in test/lobby-model.test.ts.
+  const scenarios = fc.sample(scenario(30), { numRuns: RUNS, seed: 20261202 }).map((s) => s.filter((c) => c.kind !== "resume"));
+
+  it.each(scenarios.map((s, i) => [i, s] as const))("random scenario %i", { timeout: 30_000 }, async (_, commands) => {
+    const ns = freshLobby();
+    const model = emptyState();
+    const peers = new Map<string, Peer>(); // model sid -> socket
+    const slots: (string | null)[] = Array(SLOTS).fill(null);
+    let generation = 0;
+    let ticks = 0;
+    let issued = 0;
+    const fresh = () => `model-${issued++}`;
+
+    for (const c of commands) {
+      let input: Input;
+      const closing: string[] = [];
+      let now = Date.now();
+      if (c.kind === "tick") {
+        ticks++;
+        now += ticks * (DEFAULT_CONFIG.requestTimeoutMs + 1000);
+        input = { type: "tick" };
+      } else if (c.kind === "open") {
+        if (slots[c.slot]) continue;
+        const sid = `s${c.slot}.${generation++}`;
+        slots[c.slot] = sid;
+        // Slot i lives on home i mod HOMES: half the pairs meet on one home, half across two.
+        peers.set(sid, await openOn(ns, c.slot % HOMES, sid, { json: true }));
+        input = { type: "open", sid };
+      } else {
+        const resolved = resolve(c, slots.filter((x): x is string => x !== null), model);
+        if (!resolved) continue;
+        const { sid, action } = resolved;
+        input = action ? { type: "action", sid, action } : { type: "gone", sid };
+        if (!action || action.type === "quit") {
+          slots[slots.indexOf(sid)] = null;
+          closing.push(sid);
+        }
+      }
+
+      const { effects } = step(model, asTheLobby(input, true, fresh), now, CONFIG);
+
+      if (input.type === "tick") await runTimersEverywhere(ns, now);
+      else if (input.type === "action") peers.get(input.sid)!.send(JSON.stringify(input.action));
+      else if (input.type === "gone") {
+        const peer = peers.get(input.sid)!;
+        peer.close(1001, "gone");
+        await peer.waitClosed();
+      }
+
+      for (const [sid, peer] of peers) {
+        for (const effect of effects) {
+          if (effect.type !== "send" || effect.sid !== sid) continue;
+          expect(await nextEvent(peer)).toEqual(asReceived(effect.event));
+        }
+      }
+      for (const sid of closing) {
+        await peers.get(sid)!.waitClosed();
+        peers.delete(sid);
+      }
+    }
+
+    // Nothing more arrived than the model said: a help round trip is the next event on every open socket.
+    for (const peer of peers.values()) {
+      peer.send(JSON.stringify({ type: "help" }));
+      expect(await nextEvent(peer)).toEqual({ type: "help" });
+    }
+  });
+});
