@@ -100,6 +100,11 @@ export class Homes {
   private readonly shardStubs = new Map<string, DirectoryStub>();
   /** Visitors that moved on from here: a note sent before their socket home heard of it is passed on. */
   readonly forwarded = new Map<string, number>();
+  /**
+   * The name keys this home holds at the directory: its own users', at home, visiting or away. Memory only, as the
+   * Lobby's state is: the Lobby says again which they are at every rebuild (`hold`), and a login writes no row.
+   */
+  private readonly held = new Set<string>();
   /** When the claims were last renewed, or first claimed (0: never). */
   private renewedAt = 0;
 
@@ -112,7 +117,6 @@ export class Homes {
     private readonly failed: (k: number, notes: Note[]) => void,
   ) {
     sql.exec("CREATE TABLE IF NOT EXISTS home_id (id TEXT NOT NULL)");
-    sql.exec("CREATE TABLE IF NOT EXISTS home_claims (key TEXT PRIMARY KEY, name TEXT NOT NULL) WITHOUT ROWID");
     sql.exec("CREATE TABLE IF NOT EXISTS visitors (sid TEXT PRIMARY KEY, att TEXT NOT NULL) WITHOUT ROWID");
     sql.exec("CREATE TABLE IF NOT EXISTS home_renewal (at INTEGER NOT NULL)");
     const row = sql.exec<{ id: string }>("SELECT id FROM home_id").toArray()[0];
@@ -215,7 +219,7 @@ export class Homes {
     const shard = this.shard(key);
     const reply = await shard.claim(key, name, claimant(this.k));
     if (reply.ok) {
-      this.sql.exec("INSERT OR REPLACE INTO home_claims (key, name) VALUES (?, ?)", key, name);
+      this.held.add(key);
       if (this.renewedAt === 0) this.renewed(Date.now());
       return { ok: true };
     }
@@ -225,13 +229,14 @@ export class Homes {
     return { ok: false, heldAs: holder?.name ?? name };
   }
 
-  claimed(key: string): boolean {
-    return this.sql.exec("SELECT 1 FROM home_claims WHERE key = ?", key).toArray().length > 0;
+  /** At a rebuild: the keys this home's users hold (claimed before the object slept). */
+  hold(keys: Iterable<string>): void {
+    this.held.clear();
+    for (const key of keys) this.held.add(key);
   }
 
   release(key: string): void {
-    if (!this.claimed(key)) return;
-    this.sql.exec("DELETE FROM home_claims WHERE key = ?", key);
+    if (!this.held.delete(key)) return;
     this.shard(key)
       .release(key, claimant(this.k))
       .catch((err: unknown) => console.warn("a release failed; the lease ends it", { err: String(err) }));
@@ -239,8 +244,7 @@ export class Homes {
 
   /** When the claims must next be renewed (a third of a lease after the last renewal), or null if none are held. */
   renewDue(): number | null {
-    if (this.sql.exec("SELECT 1 FROM home_claims LIMIT 1").toArray().length === 0) return null;
-    return this.renewedAt + Math.floor(this.leaseMs / 3);
+    return this.held.size === 0 ? null : this.renewedAt + Math.floor(this.leaseMs / 3);
   }
 
   /**
@@ -250,7 +254,7 @@ export class Homes {
   async renew(now: number, inUse: (key: string) => boolean): Promise<string[]> {
     this.renewed(now);
     const byShard = new Map<DirectoryStub, string[]>();
-    for (const { key } of this.sql.exec<{ key: string }>("SELECT key FROM home_claims").toArray()) {
+    for (const key of [...this.held]) {
       if (!inUse(key)) {
         this.release(key);
         continue;
@@ -263,7 +267,7 @@ export class Homes {
       const reply = await shard.renew(claimant(this.k), keys).catch(() => null);
       if (reply?.ok) lost.push(...reply.lost);
     }
-    for (const key of lost) this.sql.exec("DELETE FROM home_claims WHERE key = ?", key);
+    for (const key of lost) this.held.delete(key);
     return lost;
   }
 

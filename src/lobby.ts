@@ -86,6 +86,8 @@ export class Lobby extends DurableObject<Env> {
     const { links, aways } = this.store.load();
     const { state, result } = rebuild(live, links, aways, now, this.config);
     this.loaded = state;
+    // The names this home holds: its own users' (a visitor's is its own home's), and those visiting elsewhere.
+    this.homes?.hold([...[...state.users].filter(([, u]) => u.sid === null || !visitorOf(u.sid)).map(([key]) => key), ...this.out.keys()]);
     this.clock.rebuilt();
     this.routes.changed();
     if (this.sockets.size > 0) console.log(`Lobby rebuilt: ${live.length} sockets, ${state.users.size} users, ${state.requests.size} pending requests`);
