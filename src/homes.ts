@@ -9,7 +9,7 @@
 // - Once free again (declined, expired, the chat over) the record goes back to its socket home.
 // Calls between two homes go over one stub, batched per turn, so they arrive in the order they were made.
 
-import type { Action, Dialect } from "../public/wire/protocol.js";
+import type { Action, Dialect, PresenceChange } from "../public/wire/protocol.js";
 import type { SavedSession } from "./rules";
 import { shardOf } from "./claims";
 
@@ -70,7 +70,9 @@ export type Note =
   | { t: "at"; sid: string; at: number }
   /** To a record home: a frame from visitor `sid`'s socket (`typing`: a typing notice), or its socket is gone. */
   | { t: "input"; sid: string; frame: string; typing: boolean }
-  | { t: "gone"; sid: string };
+  | { t: "gone"; sid: string }
+  /** To every other home: its users' status changes, for their JSON clients' lists. */
+  | { t: "presence"; changes: PresenceChange[] };
 
 /** One home's part of a global `list`. */
 export interface Roster {
@@ -187,6 +189,11 @@ export class Homes {
     if (this.flushQueued || this.inFlight.has(k)) return;
     this.flushQueued = true;
     queueMicrotask(() => this.flushAll());
+  }
+
+  /** The same note to every other home. */
+  toAll(note: Note): void {
+    for (let k = 0; k < this.count; k++) if (k !== this.k) this.send(k, note);
   }
 
   private flushAll(): void {

@@ -19,7 +19,7 @@ import { type Attachment, type Conn, Sockets, answerClose, closeQuietly, offered
 import { Store } from "./store";
 import { Keepalive } from "./keepalive";
 import { nextAlarm } from "./timers";
-import { type Action, CloseCode, JSON_SUBPROTOCOL, LIST_LIMIT, PONG, type ServerEvent, type UserEntry, parseAction } from "../public/wire/protocol.js";
+import { type Action, CloseCode, JSON_SUBPROTOCOL, LIST_LIMIT, PONG, type PresenceChange, type ServerEvent, type UserEntry, parseAction } from "../public/wire/protocol.js";
 import { checkName, nameKey } from "../public/wire/names.js";
 import { type Sentence, parseText, render, say } from "../public/wire/text.js";
 
@@ -40,6 +40,8 @@ export class Lobby extends DurableObject<Env> {
   private readonly out = new Map<string, Conn>();
   /** Homes: names being claimed at the directory for a login here: key -> name. */
   private readonly claiming = new Map<string, string>();
+  /** Homes: users whose record this step moved to another home (they are not offline). */
+  private readonly moving = new Set<string>();
   /** Homes: the visitor whose record is arriving: it may not go home before its connect has run. */
   private arriving: string | null = null;
   /** The whole lobby, rebuilt from every socket and from storage: at once when needed, not at every wake (`state`). */
@@ -274,10 +276,17 @@ export class Lobby extends DurableObject<Env> {
       this.sockets.saveSession(conn, saved);
     }
     if (changed) this.routes.save(state, dirty);
-    // Presence is collected only while a JSON client is there to hear it.
-    for (const [key, name] of this.sockets.jsonCount > 0 ? touched : []) {
-      this.presence.changed(key, { name, status: state.users.has(key) ? statusOf(state, key) : "offline" });
+    // Presence is collected only while a JSON client is there to hear it; with homes, every home may have one.
+    const changes: PresenceChange[] = [];
+    for (const [key, name] of this.sockets.jsonCount > 0 || this.homes ? touched : []) {
+      // A user whose record moved to another home is not offline: that home says what it is now.
+      if (this.moving.has(key)) continue;
+      const change: PresenceChange = { name, status: state.users.has(key) ? statusOf(state, key) : "offline" };
+      if (this.sockets.jsonCount > 0) this.presence.changed(key, change);
+      changes.push(change);
     }
+    this.moving.clear();
+    if (this.homes && changes.length > 0) this.homes.toAll({ t: "presence", changes });
     this.pushPresence(now);
     if (stored || dirty.users.size > 0) this.schedule(now);
     this.settle(now);
@@ -357,6 +366,11 @@ export class Lobby extends DurableObject<Env> {
       }
       case "arrive":
         return this.arrive(note, now);
+      case "presence":
+        // Another home's users changed status: this home's JSON clients hear it as they hear their own.
+        if (this.sockets.jsonCount === 0) return;
+        for (const change of note.changes) this.presence.changed(nameKey(change.name), change);
+        return this.pushPresence(now);
       case "input":
       case "gone": {
         const origin = visitorOf(note.sid);
@@ -530,6 +544,7 @@ export class Lobby extends DurableObject<Env> {
       const users = firstBy(parts.flatMap((p) => p.users), LIST_LIMIT, (u) => u.order).map(({ name, status }) => ({ name, status }) as UserEntry);
       const total = parts.reduce((sum, p) => sum + p.total, 0);
       this.deliver(conn, render({ type: "users", you: me.name, users, total }, conn.att.dialect), now);
+      if (conn.att.dialect === "json" && !conn.remote) this.presence.watch(conn, users.map((u) => nameKey(u.name)));
     }
     this.drain(conn, now);
     this.goHomeIfFree(conn, now);
@@ -573,6 +588,7 @@ export class Lobby extends DurableObject<Env> {
     const note: Note = { t: "arrive", sid, saved: { ...saved, sid }, dialect: conn.att.dialect, hops: conn.bound?.hops ?? 0 };
     if (conn.bound?.action) note.action = conn.bound.action;
     homes.send(dest, note);
+    if (saved.key) this.moving.add(saved.key);
     conn.att.at = dest;
     if (origin) {
       if (dest !== origin.k) homes.send(origin.k, { t: "at", sid: origin.sid, at: dest });
@@ -623,7 +639,7 @@ export class Lobby extends DurableObject<Env> {
         if (this.sockets.get(sid)?.remote) this.run({ type: "gone", sid, resumable: false }, now);
         continue;
       }
-      const origin = note.t === "at" ? null : visitorOf(note.sid);
+      const origin = note.t === "at" || note.t === "presence" ? null : visitorOf(note.sid);
       if (origin?.k !== homes.k) continue;
       // A socket of ours whose record is (or was going) there: it reconnects, as after a deploy.
       const conn = this.local(origin.sid);
