@@ -11,7 +11,7 @@
 
 import type { Action, Dialect, PresenceChange } from "../public/wire/protocol.js";
 import type { SavedSession } from "./rules";
-import { shardOf } from "./claims";
+import { leaseEnd, shardOf } from "./claims";
 
 /** Who a home is: its namespace (the `?lobby=`), its number, and how many homes the namespace has. */
 export interface HomeId {
@@ -107,6 +107,11 @@ export class Homes {
    * Lobby's state is: the Lobby says again which they are at every rebuild (`hold`), and a login writes no row.
    */
   private readonly held = new Set<string>();
+  /**
+   * Until when this home may use each key it holds (claims.ts, rule 2: counted from when the winning call was
+   * SENT). Past it, a key whose renewals never got through is given up, whatever the directory did meanwhile.
+   */
+  private readonly until = new Map<string, number>();
   /** When the claims were last renewed, or first claimed (0: never). */
   private renewedAt = 0;
 
@@ -224,9 +229,11 @@ export class Homes {
   /** Claim `key` for `name`: ok, or the name another home's user holds it as; throws if the directory fails. */
   async claim(key: string, name: string): Promise<{ ok: true } | { ok: false; heldAs: string }> {
     const shard = this.shard(key);
+    const sentAt = Date.now();
     const reply = await shard.claim(key, name, claimant(this.k));
     if (reply.ok) {
       this.held.add(key);
+      this.until.set(key, leaseEnd(sentAt, reply.leaseMs));
       if (this.renewedAt === 0) this.renewed(Date.now());
       return { ok: true };
     }
@@ -240,9 +247,22 @@ export class Homes {
   hold(keys: Iterable<string>): void {
     this.held.clear();
     for (const key of keys) this.held.add(key);
+    // A wake forgot the leases: the last renewal (or first claim) is when they were last sent.
+    for (const key of this.held) if (!this.until.has(key)) this.until.set(key, leaseEnd(this.renewedAt, this.leaseMs));
+  }
+
+  /** The keys whose lease has ended unrenewed (rule 2): given up here, for their users to be ended. */
+  expired(now: number): string[] {
+    const gone = [...this.held].filter((key) => (this.until.get(key) ?? 0) <= now);
+    for (const key of gone) {
+      this.held.delete(key);
+      this.until.delete(key);
+    }
+    return gone;
   }
 
   release(key: string): void {
+    this.until.delete(key);
     if (!this.held.delete(key)) return;
     this.shard(key)
       .release(key, claimant(this.k))
@@ -272,9 +292,15 @@ export class Homes {
     const lost: string[] = [];
     for (const [shard, keys] of byShard) {
       const reply = await shard.renew(claimant(this.k), keys).catch(() => null);
-      if (reply?.ok) lost.push(...reply.lost);
+      if (!reply?.ok) continue;
+      const gone = new Set(reply.lost);
+      lost.push(...gone);
+      for (const key of keys) if (!gone.has(key) && this.held.has(key)) this.until.set(key, leaseEnd(now, reply.leaseMs));
     }
-    for (const key of lost) this.held.delete(key);
+    for (const key of lost) {
+      this.held.delete(key);
+      this.until.delete(key);
+    }
     return lost;
   }
 

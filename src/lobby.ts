@@ -652,6 +652,7 @@ export class Lobby extends DurableObject<Env> {
     const homes = this.homes!;
     const due = homes.renewDue();
     if (due !== null && due <= now) void this.renewClaims(now);
+    this.endUsersOf(homes.expired(now));
     const byHome = new Map<number, string[]>();
     for (const conn of this.sockets.all()) {
       const origin = conn.remote && !conn.att.gone ? visitorOf(conn.att.sid) : null;
@@ -662,11 +663,15 @@ export class Lobby extends DurableObject<Env> {
 
   private async renewClaims(now: number): Promise<void> {
     const state = this.state;
-    const lost = await this.homes!.renew(now, (key) => state.users.has(key) || this.out.has(key) || this.claiming.has(key));
-    for (const key of lost) {
+    this.endUsersOf(await this.homes!.renew(now, (key) => state.users.has(key) || this.out.has(key) || this.claiming.has(key)));
+  }
+
+  /** Names this home may no longer use (a lease lost or run out): their users' sockets are closed, to log in again. */
+  private endUsersOf(keys: string[]): void {
+    for (const key of keys) {
       const sid = this.state.users.get(key)?.sid;
       const conn = this.out.get(key) ?? (sid ? this.sockets.get(sid) : undefined);
-      if (conn && !conn.att.gone) this.close(conn, CloseCode.socketError, "name lease lost", Date.now());
+      if (conn && !conn.att.gone && !conn.remote) this.close(conn, CloseCode.socketError, "name lease lost", Date.now());
     }
   }
 
