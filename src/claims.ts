@@ -80,6 +80,16 @@ export function claim(current: Claim | null, key: string, name: string, home: st
 }
 
 /**
+ * A session resumed on a socket of another home (`to`) takes its name's claim along from `from`, the home it was
+ * held by: granted if `from` holds the key, or nobody does any more (a release or an expiry in between); refused
+ * if a third home took it meanwhile.
+ */
+export function transfer(current: Claim | null, key: string, name: string, from: string, to: string, now: number, leaseMs: number): ClaimResult {
+  if (live(current, now) && current.home !== from && current.home !== to) return { ok: false, holder: current.home };
+  return { ok: true, row: { key, name: current && live(current, now) ? current.name : name, home: to, expires: now + leaseMs } };
+}
+
+/**
  * A home's alarm renews every key it holds in one call. `rows` are the stored rows of (at least) those keys. A key
  * whose lease already ended is lost even if nobody took it: the home has stopped using it by rule 2, and may claim
  * it again. Keys of the home it did not list are left to expire rather than dropped, since a claim sent just

@@ -7,7 +7,7 @@
 // awaiting anything, so two calls never interleave: two homes racing for one key are decided one after the other.
 
 import { DurableObject } from "cloudflare:workers";
-import { type Claim, badClaim, badHome, badKey, badKeys, claim, lookup, release, renew } from "./claims";
+import { type Claim, badClaim, badHome, badKey, badKeys, claim, lookup, release, renew, transfer } from "./claims";
 import { readDirectoryConfig } from "./config";
 import type { Env } from "./env";
 import { hasTable } from "./store";
@@ -53,15 +53,31 @@ export class Directory extends DurableObject<Env> {
     const now = this.clock();
     const result = claim(this.row(key), key, name, home, now, this.leaseMs);
     if (!result.ok) return result;
+    this.write(result.row);
+    this.sweepBy(now + this.leaseMs);
+    return { ok: true, leaseMs: this.leaseMs };
+  }
+
+  private write(row: Claim): void {
     this.create();
     this.sql.exec(
       "INSERT INTO claims (key, name, home, expires) VALUES (?, ?, ?, ?) " +
         "ON CONFLICT (key) DO UPDATE SET name = excluded.name, home = excluded.home, expires = excluded.expires",
-      result.row.key,
-      result.row.name,
-      result.row.home,
-      result.row.expires,
+      row.key,
+      row.name,
+      row.home,
+      row.expires,
     );
+  }
+
+  /** A session resumed on home `to` takes its name's claim from home `from` (claims.ts, `transfer`). */
+  transfer(key: string, name: string, from: string, to: string): ClaimReply {
+    const wrong = badClaim(key, name, to) ?? badHome(from);
+    if (wrong) return { ok: false, error: wrong };
+    const now = this.clock();
+    const result = transfer(this.row(key), key, name, from, to, now, this.leaseMs);
+    if (!result.ok) return result;
+    this.write(result.row);
     this.sweepBy(now + this.leaseMs);
     return { ok: true, leaseMs: this.leaseMs };
   }

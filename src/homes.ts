@@ -53,6 +53,9 @@ export function visitorOf(sid: string): { k: number; sid: string } | null {
   return m ? { k: Number(m[1]), sid: m[2]! } : null;
 }
 
+/** A name held for a user away elsewhere outlasts its resume window by this much (the record's home hears late). */
+export const RESUME_MARGIN_MS = 5000;
+
 /** Past this many hops between homes a connect is answered where it is (the target keeps moving). */
 export const MAX_HOPS = 4;
 
@@ -70,7 +73,14 @@ export type Note =
   | { t: "at"; sid: string; at: number }
   /** To a record home: a frame from visitor `sid`'s socket (`typing`: a typing notice), or its socket is gone. */
   | { t: "input"; sid: string; frame: string; typing: boolean }
-  | { t: "gone"; sid: string }
+  | { t: "gone"; sid: string; resumable?: boolean }
+  /**
+   * To a socket home: socket `sid` resumed the session of `key` (logged in as `name`), whose name home `from` still
+   * holds: take the claim over, since a name is held by its socket's home.
+   */
+  | { t: "claim"; sid: string; key: string; name: string; from: number }
+  /** To a home that held `key` for a session now resumed on another home's socket: it holds it no more. */
+  | { t: "handed"; key: string }
   /** To every other home: its users' status changes, for their JSON clients' lists. */
   | { t: "presence"; changes: PresenceChange[] };
 
@@ -126,6 +136,9 @@ export class Homes {
     sql.exec("CREATE TABLE IF NOT EXISTS home_id (id TEXT NOT NULL)");
     sql.exec("CREATE TABLE IF NOT EXISTS visitors (sid TEXT PRIMARY KEY, att TEXT NOT NULL) WITHOUT ROWID");
     sql.exec("CREATE TABLE IF NOT EXISTS home_renewal (at INTEGER NOT NULL)");
+    sql.exec(
+      "CREATE TABLE IF NOT EXISTS elsewhere (key TEXT PRIMARY KEY, name TEXT NOT NULL, resume TEXT NOT NULL, at INTEGER NOT NULL, until INTEGER NOT NULL) WITHOUT ROWID",
+    );
     const row = sql.exec<{ id: string }>("SELECT id FROM home_id").toArray()[0];
     if (row) this.id = JSON.parse(row.id) as HomeId;
     this.renewedAt = sql.exec<{ at: number }>("SELECT at FROM home_renewal").toArray()[0]?.at ?? 0;
@@ -302,6 +315,54 @@ export class Homes {
       this.until.delete(key);
     }
     return lost;
+  }
+
+  /** Take over the claim of `key` from home `from` (a session resumed here); throws if the directory fails. */
+  async transfer(key: string, name: string, from: number): Promise<boolean> {
+    const sentAt = Date.now();
+    const reply = await this.shard(key).transfer(key, name, claimant(from), claimant(this.k));
+    if (!reply.ok) return false;
+    this.held.add(key);
+    this.until.set(key, leaseEnd(sentAt, reply.leaseMs));
+    if (this.renewedAt === 0) this.renewed(sentAt);
+    return true;
+  }
+
+  /** A key another home took over (a transfer): not ours to renew or release any more. */
+  handOver(key: string): void {
+    this.held.delete(key);
+    this.until.delete(key);
+    this.sql.exec("DELETE FROM elsewhere WHERE key = ?", key);
+  }
+
+  // Away elsewhere: a user of this home whose socket dropped while its record was visiting another home. Its name
+  // stays held here, for a resume, until its resume window (and a margin) has passed.
+
+  awayElsewhere(key: string, name: string, resume: string, at: number, until: number): void {
+    this.sql.exec("INSERT OR REPLACE INTO elsewhere (key, name, resume, at, until) VALUES (?, ?, ?, ?, ?)", key, name, resume, at, until);
+  }
+
+  /** The user away elsewhere whose credential hashes to `resume`, if any; its row is dropped (it resumes). */
+  resumeElsewhere(resume: string): { key: string; name: string; at: number } | null {
+    const row = this.sql.exec<{ key: string; name: string; at: number }>("SELECT key, name, at FROM elsewhere WHERE resume = ?", resume).toArray()[0];
+    if (row) this.sql.exec("DELETE FROM elsewhere WHERE key = ?", row.key);
+    return row ?? null;
+  }
+
+  isAwayElsewhere(key: string): boolean {
+    return this.sql.exec("SELECT 1 FROM elsewhere WHERE key = ?", key).toArray().length > 0;
+  }
+
+  /** Rows whose window has passed: their users have left wherever they were; the keys are released. */
+  expireElsewhere(now: number): void {
+    for (const { key } of this.sql.exec<{ key: string }>("SELECT key FROM elsewhere WHERE until <= ?", now).toArray()) {
+      this.sql.exec("DELETE FROM elsewhere WHERE key = ?", key);
+      this.release(key);
+    }
+  }
+
+  elsewhereKeys(): string[] {
+    return this.sql.exec<{ key: string }>("SELECT key FROM elsewhere").toArray().map((r) => r.key);
   }
 
   /** The home whose socket holds `key`'s name, or null if nobody's does. Throws if the directory fails. */

@@ -6,14 +6,14 @@
 import { DurableObject } from "cloudflare:workers";
 import { addressKey, turnedAway } from "./admission";
 import { type Config, readConfig, readDirectoryConfig } from "./config";
-import { newCredential } from "./credentials";
+import { newCredential, sha256 } from "./credentials";
 import type { Env } from "./env";
 import { Presence } from "./presence";
 import { relayedFrame } from "./relay";
 import { Routes } from "./routes";
 import { AlarmClock } from "./alarm";
 import { type Input, type RulesConfig, type SavedSession, type State, type StepResult, engaged, firstBy, free, inputMode, nextDeadline, rebuild, roster, savedSession, statusOf, step } from "./rules";
-import { HOME_HEADER, type HomeId, Homes, MAX_HOPS, type Note, RemoteSocket, type Roster, visitorOf, visitorSid } from "./homes";
+import { HOME_HEADER, type HomeId, Homes, MAX_HOPS, type Note, RESUME_MARGIN_MS, RemoteSocket, type Roster, visitorOf, visitorSid } from "./homes";
 import { REFUSED, screen } from "./screen";
 import { type Attachment, type Conn, Sockets, answerClose, closeQuietly, offeredDialect, resumableClose, sendQuietly } from "./sockets";
 import { Store } from "./store";
@@ -53,8 +53,6 @@ export class Lobby extends DurableObject<Env> {
     const layout = readDirectoryConfig(env);
     if (layout.homes > 1) {
       this.config.remote = true;
-      // A session cannot yet be resumed on another home (docs/SCALING.md): rather than sometimes, never.
-      this.config.resumeGraceMs = 0;
       this.homes = new Homes(ctx.storage.sql, env, layout.directoryShards, layout.claimLeaseMs, (k, notes) => this.unreachable(k, notes));
     }
     this.sockets = new Sockets(ctx, this.config);
@@ -89,7 +87,10 @@ export class Lobby extends DurableObject<Env> {
     const { state, result } = rebuild(live, links, aways, now, this.config);
     this.loaded = state;
     // The names this home holds: its own users' (a visitor's is its own home's), and those visiting elsewhere.
-    this.homes?.hold([...[...state.users].filter(([, u]) => u.sid === null || !visitorOf(u.sid)).map(([key]) => key), ...this.out.keys()]);
+    if (this.homes) {
+      const own = [...state.users].filter(([, u]) => u.sid === null || !visitorOf(u.sid)).map(([key]) => key);
+      this.homes.hold([...own, ...this.out.keys(), ...this.homes.elsewhereKeys()]);
+    }
     this.clock.rebuilt();
     this.routes.changed();
     if (this.sockets.size > 0) console.log(`Lobby rebuilt: ${live.length} sockets, ${state.users.size} users, ${state.requests.size} pending requests`);
@@ -161,8 +162,17 @@ export class Lobby extends DurableObject<Env> {
     const wanted = action.type === "login" ? action.name : action.type === "connect" ? action.to : undefined;
     if (wanted) this.reapHolderOf(wanted, now);
     if (this.homes && this.acrossHomes(conn, action, now)) return;
-    const fresh = action.type === "login" || action.type === "resume" ? newCredential() : undefined;
+    const fresh = action.type === "login" || action.type === "resume" ? this.credential(conn) : undefined;
     this.run({ type: "action", sid: conn.att.sid, action, fresh }, now);
+  }
+
+  /**
+   * A new resume credential. With homes it starts with the number of the socket's home, which holds the session's
+   * name: a resume that lands on another home is sent there (the rest is the random secret).
+   */
+  private credential(conn: Conn): string {
+    if (!this.homes) return newCredential();
+    return `${conn.remote ? visitorOf(conn.att.sid)!.k : this.homes.k}.${newCredential()}`;
   }
 
   override async webSocketClose(ws: WebSocket, code: number, reason: string, wasClean: boolean): Promise<void> {
@@ -197,7 +207,7 @@ export class Lobby extends DurableObject<Env> {
   private closed(ws: WebSocket): void {
     void this.state; // a rebuild finds the closing socket too: it is still there during its own close event
     const conn = this.sockets.release(ws);
-    if (conn?.att.at !== undefined) return this.leftWhileVisiting(conn);
+    if (conn?.att.at !== undefined) return this.leftWhileVisiting(conn, true);
     // However it ended (a close frame, a drop, an error), its user may come back and resume.
     if (conn) this.run({ type: "gone", sid: conn.att.sid, resumable: true }, Date.now());
   }
@@ -207,7 +217,7 @@ export class Lobby extends DurableObject<Env> {
     closeQuietly(conn.ws, code, reason);
     if (conn.att.at !== undefined && !conn.remote) {
       this.sockets.depart(conn);
-      return this.leftWhileVisiting(conn);
+      return this.leftWhileVisiting(conn, resumableClose(code));
     }
     this.run({ type: "gone", sid: conn.att.sid, resumable: resumableClose(code) }, now);
   }
@@ -366,6 +376,24 @@ export class Lobby extends DurableObject<Env> {
       }
       case "arrive":
         return this.arrive(note, now);
+      case "claim": {
+        // A session resumed on this socket: its name moves here from the home that held it.
+        const conn = this.local(note.sid);
+        if (!conn || conn.att.gone) return;
+        conn.att.key = note.key;
+        conn.att.name = note.name;
+        if (conn.att.at !== undefined) this.out.set(note.key, conn);
+        this.sockets.save(conn);
+        void homes
+          .transfer(note.key, note.name, note.from)
+          .catch(() => false)
+          .then((ok) => {
+            if (!ok && !conn.att.gone) this.close(conn, CloseCode.socketError, "name lease lost", Date.now());
+          });
+        return;
+      }
+      case "handed":
+        return homes.handOver(note.key);
       case "presence":
         // Another home's users changed status: this home's JSON clients hear it as they hear their own.
         if (this.sockets.jsonCount === 0) return;
@@ -386,7 +414,7 @@ export class Lobby extends DurableObject<Env> {
           if (onward !== undefined) homes.send(onward, note);
           return;
         }
-        if (note.t === "gone") return this.run({ type: "gone", sid: note.sid, resumable: false }, now);
+        if (note.t === "gone") return this.run({ type: "gone", sid: note.sid, resumable: note.resumable ?? false }, now);
         return this.take(conn, note.frame, note.typing, now);
       }
     }
@@ -406,6 +434,16 @@ export class Lobby extends DurableObject<Env> {
       if (note.action) this.act(conn, note.action, note.hops, now);
       return this.drain(conn, now);
     }
+    if (note.action?.type === "resume" && note.hops < MAX_HOPS) {
+      // Resumed where the session's record is: this home holds its name, but the record may be visiting.
+      const where = this.resumable(sha256(note.action.token));
+      if (where && where.at !== homes.k) {
+        homes.send(where.at, { ...note, hops: note.hops + 1 });
+        homes.send(origin.k, { t: "at", sid: origin.sid, at: where.at });
+        homes.forwarded.set(note.sid, where.at);
+        return;
+      }
+    }
     const att: Attachment = { ...note.saved, sid: note.sid, dialect: note.dialect, heardAt: now, ip: null };
     const conn = this.visitor(note.sid, att);
     homes.saveVisitor(note.sid, att);
@@ -414,6 +452,7 @@ export class Lobby extends DurableObject<Env> {
     try {
       this.run({ type: "arrive", sid: note.sid, saved: note.saved }, now);
       if (note.action) this.act(conn, note.action, note.hops, now);
+      if (note.action?.type === "resume") this.resumedHere(conn, note.action.token);
     } finally {
       this.arriving = null;
     }
@@ -430,8 +469,9 @@ export class Lobby extends DurableObject<Env> {
   /** Run an action that came with a record, counting the homes it has been through. */
   private act(conn: Conn, action: Action, hops: number, now: number, here = false): void {
     conn.hops = hops;
+    const fresh = action.type === "login" || action.type === "resume" ? this.credential(conn) : undefined;
     try {
-      this.run({ type: "action", sid: conn.att.sid, action, here }, now);
+      this.run({ type: "action", sid: conn.att.sid, action, here, fresh }, now);
     } finally {
       delete conn.hops;
     }
@@ -465,15 +505,20 @@ export class Lobby extends DurableObject<Env> {
     homes.send(conn.att.at!, { t: "input", sid: conn.remote ? conn.att.sid : visitorSid(homes.k, conn.att.sid), frame: text, typing });
   }
 
-  /** The socket of a user visiting another home is gone: the record there is told, and the name let go. */
-  private leftWhileVisiting(conn: Conn): void {
+  /**
+   * The socket of a user visiting another home is gone: the record there is told. Its name is let go, or, if its
+   * session may be resumed, held here for the resume window (a resume with its credential comes here first).
+   */
+  private leftWhileVisiting(conn: Conn, resumable: boolean): void {
     const homes = this.homes!;
-    homes.send(conn.att.at!, { t: "gone", sid: visitorSid(homes.k, conn.att.sid) });
-    const key = conn.att.key;
-    if (key && this.out.get(key) === conn) {
-      this.out.delete(key);
-      homes.release(key);
-    }
+    const { key, name, resume, at } = conn.att;
+    const mayResume = resumable && !!conn.att.resumable && !!resume && this.config.resumeGraceMs > 0;
+    homes.send(at!, { t: "gone", sid: visitorSid(homes.k, conn.att.sid), resumable: mayResume });
+    if (!key || this.out.get(key) !== conn) return;
+    this.out.delete(key);
+    // The margin: the record's home counts the window from when it hears of the drop, a little later.
+    if (mayResume) homes.awayElsewhere(key, name ?? key, resume!, at!, Date.now() + this.config.resumeGraceMs + RESUME_MARGIN_MS);
+    else homes.release(key);
   }
 
   /**
@@ -487,6 +532,7 @@ export class Lobby extends DurableObject<Env> {
       void this.globalList(conn, key);
       return true;
     }
+    if (action.type === "resume" && !key && !conn.remote) return this.resumeAcross(conn, action.token, now);
     if (action.type !== "login" || key || conn.remote) return false;
     const check = checkName(action.name);
     if (!check.ok || this.state.users.has(check.key)) return false; // the rules answer these
@@ -499,6 +545,66 @@ export class Lobby extends DurableObject<Env> {
     this.claiming.set(check.key, check.name);
     void this.claimThenLogin(conn, action, check.key, check.name);
     return true;
+  }
+
+  /**
+   * A resume on this home's socket: its credential names the home that holds the session's name. True when the
+   * session is elsewhere and the socket's session went there to resume it (as a visitor); false: resume it here.
+   */
+  private resumeAcross(conn: Conn, token: string, now: number): boolean {
+    const homes = this.homes!;
+    const named = /^(\d{1,4})\./.exec(token);
+    const k = named ? Number(named[1]) : NaN;
+    if (!(k < homes.count)) return false; // not one of ours: the rules answer resume_failed
+    let to = k;
+    if (k === homes.k) {
+      const where = this.resumable(sha256(token));
+      if (!where) return false;
+      // This home keeps the name: the socket is this user's again, wherever the record is.
+      conn.att.key = where.key;
+      conn.att.name = where.name;
+      to = where.at;
+    }
+    this.sendSession(conn, to, { type: "resume", token }, 0, now);
+    return true;
+  }
+
+  /** Where a session this home holds the name of can be resumed: null if here (or nowhere), else its record's home. */
+  private resumable(hash: string): { key: string; name: string; at: number } | null {
+    if (this.state.resumes.has(hash)) return null;
+    for (const [key, conn] of this.out) {
+      if (conn.att.resume !== hash || conn.att.at === undefined) continue;
+      this.out.delete(key); // its socket will be closed as resumed elsewhere, which must not let the name go
+      return { key, name: conn.att.name ?? key, at: conn.att.at };
+    }
+    return this.homes!.resumeElsewhere(hash);
+  }
+
+  /** Move this socket's (not yet logged-in) session to home `k`, where `action` is to run. */
+  private sendSession(conn: Conn, k: number, action: Action, hops: number, now: number): void {
+    conn.bound = { k, action, hops };
+    try {
+      this.run({ type: "leave_for", sid: conn.att.sid }, now);
+    } finally {
+      delete conn.bound;
+    }
+  }
+
+  /**
+   * After a resume here of a visitor's session: if the credential's home (which held the name) is not the new
+   * socket's home, the name moves to the socket's home, as every name is held by its socket's home.
+   */
+  private resumedHere(conn: Conn, token: string): void {
+    const homes = this.homes!;
+    const key = this.state.sessions.get(conn.att.sid)?.key;
+    const origin = visitorOf(conn.att.sid);
+    const named = /^(\d{1,4})\./.exec(token);
+    if (!key || !origin || !named) return;
+    const from = Number(named[1]);
+    if (from === origin.k) return;
+    homes.send(origin.k, { t: "claim", sid: origin.sid, key, name: this.state.users.get(key)!.name, from });
+    if (from === homes.k) homes.handOver(key);
+    else homes.send(from, { t: "handed", key });
   }
 
   private async claimThenLogin(conn: Conn, action: Action, key: string, name: string): Promise<void> {
@@ -518,7 +624,7 @@ export class Lobby extends DurableObject<Env> {
     if (!result) this.reply(conn, "bad_action", "server_error", now);
     else if (!result.ok) this.run({ type: "action", sid: conn.att.sid, action, heldAs: result.heldAs }, now);
     else {
-      this.run({ type: "action", sid: conn.att.sid, action, fresh: newCredential() }, now);
+      this.run({ type: "action", sid: conn.att.sid, action, fresh: this.credential(conn) }, now);
       if (this.state.sessions.get(conn.att.sid)?.key !== key) homes.release(key);
       this.schedule(now);
     }
@@ -624,7 +730,7 @@ export class Lobby extends DurableObject<Env> {
       const user = state.users.get(key);
       const visitor = user?.sid && user.sid !== this.arriving ? this.sockets.get(user.sid) : undefined;
       if (visitor?.remote) this.goHomeIfFree(visitor, now);
-      else if (!user && !this.out.has(key) && !this.claiming.has(key)) homes.release(key);
+      else if (!user && !this.out.has(key) && !this.claiming.has(key) && !homes.isAwayElsewhere(key)) homes.release(key);
     }
   }
 
@@ -639,7 +745,7 @@ export class Lobby extends DurableObject<Env> {
         if (this.sockets.get(sid)?.remote) this.run({ type: "gone", sid, resumable: false }, now);
         continue;
       }
-      const origin = note.t === "at" || note.t === "presence" ? null : visitorOf(note.sid);
+      const origin = note.t === "arrive" || note.t === "input" || note.t === "gone" ? visitorOf(note.sid) : null;
       if (origin?.k !== homes.k) continue;
       // A socket of ours whose record is (or was going) there: it reconnects, as after a deploy.
       const conn = this.local(origin.sid);
@@ -651,6 +757,7 @@ export class Lobby extends DurableObject<Env> {
   private homeTimers(now: number): void {
     const homes = this.homes!;
     const due = homes.renewDue();
+    homes.expireElsewhere(now);
     if (due !== null && due <= now) void this.renewClaims(now);
     this.endUsersOf(homes.expired(now));
     const byHome = new Map<number, string[]>();
@@ -663,7 +770,8 @@ export class Lobby extends DurableObject<Env> {
 
   private async renewClaims(now: number): Promise<void> {
     const state = this.state;
-    this.endUsersOf(await this.homes!.renew(now, (key) => state.users.has(key) || this.out.has(key) || this.claiming.has(key)));
+    const homes = this.homes!;
+    this.endUsersOf(await homes.renew(now, (key) => state.users.has(key) || this.out.has(key) || this.claiming.has(key) || homes.isAwayElsewhere(key)));
   }
 
   /** Names this home may no longer use (a lease lost or run out): their users' sockets are closed, to log in again. */

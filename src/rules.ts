@@ -839,8 +839,18 @@ class Turn {
 
   /** Homes: see Input `leave_for`. */
   leaveFor(sid: string, action: Action | undefined): void {
-    const key = this.s.sessions.get(sid)?.key;
-    if (!key) return;
+    const session = this.s.sessions.get(sid);
+    if (!session) return;
+    const key = session.key;
+    if (!key) {
+      // A socket that came to resume here and did not: it goes back, still to pick a name.
+      if (action) return;
+      this.s.sessions.delete(sid);
+      this.changed("sessions", sid);
+      const saved: SavedSession = { sid, key: null, awaitingTarget: session.awaitingTarget, chatEndedAt: session.chatEndedAt };
+      if (session.resumable) saved.resumable = true;
+      return void this.effects.push({ type: "moved", sid, saved });
+    }
     const incoming = this.s.requests.get(key);
     if (action && incoming) this.answer(sid, key, false);
     if (!free(this.s, key)) {

@@ -17,8 +17,7 @@ import { SLOTS, resolve, scenario } from "../support/scenarios";
 
 const RUNS = Number(env.FUZZ_RUNS) > 0 ? Math.ceil(Number(env.FUZZ_RUNS) / 20) : 25;
 const HOMES = modeHomes();
-// With homes, sessions cannot be resumed yet (the Lobby turns resuming off): the model is told the same.
-const CONFIG = HOMES > 1 ? { ...DEFAULT_CONFIG, resumeGraceMs: 0 } : DEFAULT_CONFIG;
+const CONFIG = DEFAULT_CONFIG;
 
 async function nextEvent(peer: Peer): Promise<ServerEvent> {
   for (;;) {
@@ -28,8 +27,7 @@ async function nextEvent(peer: Peer): Promise<ServerEvent> {
 }
 
 describe(`sockets on ${HOMES} home(s) match one pure state machine`, () => {
-  // Resuming is a single-Lobby feature for now; its scenarios run in test/lobby-model.test.ts.
-  const scenarios = fc.sample(scenario(30), { numRuns: RUNS, seed: 20261202 }).map((s) => s.filter((c) => c.kind !== "resume"));
+  const scenarios = fc.sample(scenario(30), { numRuns: RUNS, seed: 20261202 });
 
   it.each(scenarios.map((s, i) => [i, s] as const))("random scenario %i", { timeout: 30_000 }, async (_, commands) => {
     const ns = freshLobby();
@@ -39,6 +37,7 @@ describe(`sockets on ${HOMES} home(s) match one pure state machine`, () => {
     let generation = 0;
     let issued = 0;
     const fresh = () => `model-${issued++}`;
+    const tokens = { model: [] as string[], real: [] as string[] };
 
     for (const c of commands) {
       let input: Input;
@@ -56,6 +55,19 @@ describe(`sockets on ${HOMES} home(s) match one pure state machine`, () => {
         // Slot i lives on home i mod HOMES: half the pairs meet on one home, half across two.
         peers.set(sid, await openOn(ns, c.slot % HOMES, sid, { json: true }));
         input = { type: "open", sid };
+      } else if (c.kind === "resume") {
+        // A new socket (on its slot's home, maybe not the one that holds the session) resumes with the i-th
+        // credential handed out: the model's and the server's are made up apart, but in the same order.
+        if (slots[c.slot] || tokens.model.length === 0) continue;
+        const sid = `s${c.slot}.${generation++}`;
+        slots[c.slot] = sid;
+        const peer = await openOn(ns, c.slot % HOMES, sid, { json: true });
+        peers.set(sid, peer);
+        step(model, asTheLobby({ type: "open", sid }, true, fresh), now, CONFIG);
+        expect(await nextEvent(peer)).toEqual({ type: "ask_name" });
+        const i = c.pick % tokens.model.length;
+        peer.send(JSON.stringify({ type: "resume", token: tokens.real[i] }));
+        input = { type: "action", sid, action: { type: "resume", token: tokens.model[i]! } };
       } else {
         const resolved = resolve(c, slots.filter((x): x is string => x !== null), model);
         if (!resolved) continue;
@@ -68,9 +80,16 @@ describe(`sockets on ${HOMES} home(s) match one pure state machine`, () => {
       }
 
       const { effects } = step(model, asTheLobby(input, true, fresh), now, CONFIG);
+      for (const effect of effects) {
+        // A session resumed on another socket: its old socket is closed.
+        if (effect.type === "close" && effect.sid !== ("sid" in input ? input.sid : "") && peers.has(effect.sid)) {
+          slots[slots.indexOf(effect.sid)] = null;
+          closing.push(effect.sid);
+        }
+      }
 
       if (input.type === "tick") await runTimersEverywhere(ns, now);
-      else if (input.type === "action") peers.get(input.sid)!.send(JSON.stringify(input.action));
+      else if (input.type === "action" && input.action.type !== "resume") peers.get(input.sid)!.send(JSON.stringify(input.action));
       else if (input.type === "gone") {
         const peer = peers.get(input.sid)!;
         peer.close(1001, "gone");
@@ -80,7 +99,12 @@ describe(`sockets on ${HOMES} home(s) match one pure state machine`, () => {
       for (const [sid, peer] of peers) {
         for (const effect of effects) {
           if (effect.type !== "send" || effect.sid !== sid) continue;
-          expect(await nextEvent(peer)).toEqual(asReceived(effect.event));
+          const got = await nextEvent(peer);
+          expect(got).toEqual(asReceived(effect.event));
+          if ((effect.event.type === "welcome" || effect.event.type === "resumed") && effect.event.resume) {
+            tokens.model.push(effect.event.resume.token);
+            tokens.real.push((got as typeof effect.event).resume!.token);
+          }
         }
       }
       for (const sid of closing) {

@@ -33,17 +33,20 @@ async function next(peer: Peer): Promise<Record<string, unknown>> {
 }
 
 /**
- * Logs in a JSON-dialect client on `home`; with one Lobby the welcome carries a credential to resume with. With
- * homes it does not: a session cannot yet be resumed on another home, so the homes turn resuming off (the one
- * difference a user can see, written down in docs/SCALING.md).
+ * Logs in a JSON-dialect client on `home`; the welcome carries a credential to resume with. With homes it starts
+ * with the number of the home that holds the name (`2.`), where a resume on any other home is sent.
  */
 async function jsonLoginOn(ns: string, home: number, name: string): Promise<Peer> {
   const peer = await openOn(ns, home, name, { json: true });
   expect(await peer.json()).toEqual({ type: "ask_name" });
   peer.send(JSON.stringify({ type: "login", name }));
-  const welcome = { type: "welcome", name, limits: limitsOf(DEFAULT_CONFIG) };
-  const resume = { token: expect.stringMatching(/^[\w-]{22}$/), graceMs: 30_000 };
-  expect(await next(peer)).toEqual(modeHomes() > 1 ? welcome : { ...welcome, resume });
+  const token = modeHomes() > 1 ? new RegExp(`^${home}\\.[\\w-]{22}$`) : /^[\w-]{22}$/;
+  expect(await next(peer)).toEqual({
+    type: "welcome",
+    name,
+    limits: limitsOf(DEFAULT_CONFIG),
+    resume: { token: expect.stringMatching(token), graceMs: 30_000 },
+  });
   return peer;
 }
 
