@@ -206,7 +206,7 @@ describe("homes under wrangler dev: users on different homes", () => {
     await bob.expect(/^  bob \(you\) - available$/);
   });
 
-  it("tell each side at once when the other drops, terminal client or raw client (no resuming with homes)", async () => {
+  it("tell each side at once when the other drops, terminal client or raw client (the terminal client may come back)", async () => {
     const at = namespace();
     const alice = await loggedIn(at(2), "alice");
     const bob = await login(at(3), "bob");
@@ -234,9 +234,67 @@ describe("homes under wrangler dev: users on different homes", () => {
     await carol.expect(/^alice: bye carol$/);
     dropped = Date.now();
     alice.kill();
-    await carol.expect(/^alice has left the chat \(disconnected\)$/);
+    // The terminal client may resume (as with one Lobby): its partner hears it is away, not gone.
+    await carol.expect(/^alice lost connection; waiting up to 30 s for alice to come back \(type exit to leave\)$/);
     expect(Date.now() - dropped, "ms from alice's drop to the notice").toBeLessThan(AT_ONCE_MS);
-    await expectList(carol, 1, ["carol (you) - available"]);
+    await expectList(carol, 2, ["alice - away", "carol (you) - busy"]);
+  });
+
+  it("resume a session on another home's socket: the chat goes on, and the name moves with the socket", async () => {
+    const at = namespace();
+    const alice = await connect(at(2), "alice", { json: true });
+    expect(await alice.json()).toEqual({ type: "ask_name" });
+    alice.send(JSON.stringify({ type: "login", name: "alice" }));
+    const welcome = await alice.json<{ resume: { token: string } }>();
+    expect(welcome.resume.token).toMatch(/^2\.[\w-]{22}$/);
+    const bob = await login(at(3), "bob");
+    alice.send(JSON.stringify({ type: "connect", to: "bob" })); // alice's record visits home 3
+    await bob.expect(/^alice is trying to connect with you \(y\/n\)$/);
+    bob.send("y");
+    await bob.expect(/^You are now connected with alice$/);
+
+    const dropped = Date.now();
+    alice.raw.terminate();
+    await bob.expect(/^alice lost connection; waiting up to 30 s for alice to come back/);
+    expect(Date.now() - dropped, "ms from alice's drop to the notice").toBeLessThan(AT_ONCE_MS);
+
+    // Back on home 0: the credential names home 2, which holds the name and knows the record is on home 3.
+    const back = await connect(at(0), "alice again", { json: true });
+    expect(await back.json()).toEqual({ type: "ask_name" });
+    back.send(JSON.stringify({ type: "resume", token: welcome.resume.token }));
+    const events: { type: string; token?: string }[] = [];
+    for (;;) {
+      const e = await back.json<{ type: string; resume?: { token: string }; partner?: string }>();
+      if (e.type === "presence") continue;
+      events.push(e);
+      if (e.type === "resumed") {
+        expect(e.partner).toBe("bob");
+        expect(e.resume?.token).toMatch(/^0\.[\w-]{22}$/); // the name is now home 0's
+        break;
+      }
+      expect(e.type, "before resumed").toBe("presence");
+    }
+    await bob.expect(/^alice is back$/);
+    back.send(JSON.stringify({ type: "say", text: "sorry, my train went into a tunnel" }));
+    await bob.expect(/^alice: sorry, my train went into a tunnel$/);
+    bob.send("welcome back");
+    for (;;) {
+      const e = await back.json<{ type: string; text?: string }>();
+      if (e.type !== "message") continue;
+      expect(e.text).toBe("welcome back");
+      break;
+    }
+    // The name is held by one home only: another socket cannot take it, and once alice quits it is free.
+    const mallory = await connect(at(1), "mallory");
+    await mallory.expect("Please enter a username:");
+    mallory.send("alice");
+    await mallory.expect("Username alice is taken");
+    back.send(JSON.stringify({ type: "quit" }));
+    await bob.expect(/^alice has left the chat \(disconnected\)$/); // as one Lobby says it after a quit
+
+    await mallory.expect("Please enter a username:");
+    mallory.send("alice");
+    await mallory.expect("Welcome, alice!");
   });
 
   it("list every user of every home, visitors once, with the global total and each one's status", async () => {
