@@ -12,6 +12,7 @@
 import type { Action, Dialect, PresenceChange } from "../public/wire/protocol.js";
 import type { SavedSession } from "./rules";
 import { leaseEnd, shardOf } from "./claims";
+import type { ClaimReply, Holder, ReleaseReply, RenewReply } from "./directory";
 
 /** Who a home is: its namespace (the `?lobby=`), its number, and how many homes the namespace has. */
 export interface HomeId {
@@ -181,12 +182,41 @@ export class Homes {
     return stub;
   }
 
+  /**
+   * A call to home `k`, tried again once on a new stub: a stub whose object restarted (a deploy, a crash, an
+   * eviction that could not hibernate) throws at every call, while the object is already there again. A batch the
+   * restarted object had begun is lost with its memory; what it had written stands, so a note seen twice is one
+   * its handlers ignore (a second `gone`, a frame for a socket that is no longer there).
+   */
+  async toHome<T>(k: number, call: (stub: LobbyStub) => Promise<T>): Promise<T> {
+    try {
+      return await call(this.home(k));
+    } catch {
+      this.homeStubs.delete(k);
+      return await call(this.home(k));
+    }
+  }
+
+  /** The same for the directory shard of `key`. */
+  private async toShard<T>(key: string, call: (stub: DirectoryStub) => Promise<T>): Promise<T> {
+    try {
+      return await call(this.shard(key));
+    } catch {
+      this.shardStubs.delete(this.shardNameOf(key));
+      return await call(this.shard(key));
+    }
+  }
+
   idOf(k: number): HomeId {
     return { ...this.me, k };
   }
 
+  private shardNameOf(key: string): string {
+    return shardName(this.me.ns, `dir-${shardOf(key, this.shards)}`);
+  }
+
   private shard(key: string): DirectoryStub {
-    const name = shardName(this.me.ns, `dir-${shardOf(key, this.shards)}`);
+    const name = this.shardNameOf(key);
     let stub = this.shardStubs.get(name);
     if (!stub) {
       stub = this.env.DIRECTORY.get(this.env.DIRECTORY.idFromName(name));
@@ -224,11 +254,9 @@ export class Homes {
     if (!notes) return;
     this.outbox.delete(k);
     this.inFlight.add(k);
-    this.home(k)
-      .notes(this.idOf(k), this.k, notes)
+    this.toHome(k, (stub) => stub.notes(this.idOf(k), this.k, notes))
       .catch((err: unknown) => {
         console.warn("a note to another home failed", { home: k, err: String(err) });
-        this.homeStubs.delete(k); // a stub that threw is broken for good: the next call gets a new one
         this.failed(k, notes);
       })
       .finally(() => {
@@ -241,9 +269,8 @@ export class Homes {
 
   /** Claim `key` for `name`: ok, or the name another home's user holds it as; throws if the directory fails. */
   async claim(key: string, name: string): Promise<{ ok: true } | { ok: false; heldAs: string }> {
-    const shard = this.shard(key);
     const sentAt = Date.now();
-    const reply = await shard.claim(key, name, claimant(this.k));
+    const reply = await this.toShard<ClaimReply>(key, (shard) => shard.claim(key, name, claimant(this.k)));
     if (reply.ok) {
       this.held.add(key);
       this.until.set(key, leaseEnd(sentAt, reply.leaseMs));
@@ -251,7 +278,7 @@ export class Homes {
       return { ok: true };
     }
     if ("error" in reply) throw new Error(reply.error);
-    const holder = await shard.lookup(key);
+    const holder = await this.toShard<Holder | null>(key, (shard) => shard.lookup(key));
     // Released in between: say it is taken all the same (a retry will find it free).
     return { ok: false, heldAs: holder?.name ?? name };
   }
@@ -277,8 +304,7 @@ export class Homes {
   release(key: string): void {
     this.until.delete(key);
     if (!this.held.delete(key)) return;
-    this.shard(key)
-      .release(key, claimant(this.k))
+    this.toShard<ReleaseReply>(key, (shard) => shard.release(key, claimant(this.k)))
       .catch((err: unknown) => console.warn("a release failed; the lease ends it", { err: String(err) }));
   }
 
@@ -293,18 +319,18 @@ export class Homes {
    */
   async renew(now: number, inUse: (key: string) => boolean): Promise<string[]> {
     this.renewed(now);
-    const byShard = new Map<DirectoryStub, string[]>();
+    const byShard = new Map<string, string[]>();
     for (const key of [...this.held]) {
       if (!inUse(key)) {
         this.release(key);
         continue;
       }
-      const shard = this.shard(key);
+      const shard = this.shardNameOf(key);
       byShard.set(shard, [...(byShard.get(shard) ?? []), key]);
     }
     const lost: string[] = [];
-    for (const [shard, keys] of byShard) {
-      const reply = await shard.renew(claimant(this.k), keys).catch(() => null);
+    for (const keys of byShard.values()) {
+      const reply = await this.toShard<RenewReply>(keys[0]!, (shard) => shard.renew(claimant(this.k), keys)).catch(() => null);
       if (!reply?.ok) continue;
       const gone = new Set(reply.lost);
       lost.push(...gone);
@@ -320,7 +346,7 @@ export class Homes {
   /** Take over the claim of `key` from home `from` (a session resumed here); throws if the directory fails. */
   async transfer(key: string, name: string, from: number): Promise<boolean> {
     const sentAt = Date.now();
-    const reply = await this.shard(key).transfer(key, name, claimant(from), claimant(this.k));
+    const reply = await this.toShard<ClaimReply>(key, (shard) => shard.transfer(key, name, claimant(from), claimant(this.k)));
     if (!reply.ok) return false;
     this.held.add(key);
     this.until.set(key, leaseEnd(sentAt, reply.leaseMs));
@@ -367,7 +393,7 @@ export class Homes {
 
   /** The home whose socket holds `key`'s name, or null if nobody's does. Throws if the directory fails. */
   async where(key: string): Promise<number | null> {
-    const holder = await this.shard(key).lookup(key);
+    const holder = await this.toShard<Holder | null>(key, (shard) => shard.lookup(key));
     return holder ? homeOfClaimant(holder.home) : null;
   }
 

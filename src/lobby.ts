@@ -638,10 +638,7 @@ export class Lobby extends DurableObject<Env> {
       Array.from({ length: homes.count }, (_, k) =>
         k === homes.k
           ? roster(this.state, LIST_LIMIT)
-          : homes
-              .home(k)
-              .roster(homes.idOf(k), LIST_LIMIT)
-              .catch((): Roster => ({ total: 0, users: [] })),
+          : homes.toHome(k, (stub) => stub.roster(homes.idOf(k), LIST_LIMIT)).catch((): Roster => ({ total: 0, users: [] })),
       ),
     );
     const now = Date.now();
@@ -787,7 +784,7 @@ export class Lobby extends DurableObject<Env> {
     const homes = this.homes!;
     let here: string[];
     try {
-      here = await homes.home(k).present(homes.idOf(k), sids);
+      here = await homes.toHome(k, (stub) => stub.present(homes.idOf(k), sids));
     } catch {
       here = [];
     }
