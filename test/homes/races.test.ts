@@ -104,7 +104,6 @@ describe("two logins racing for one name on two homes", () => {
 
 describe("a request across homes racing an exit", () => {
   it("either finds the target busy or asks it after its exit, exactly one, and everyone can go on", async () => {
-    const seen = new Set<string>();
     for (let round = 0; round < ROUNDS; round++) {
       const ns = freshLobby();
       const [alice, carol] = await chattingAcross(ns, "alice", "carol");
@@ -115,7 +114,6 @@ describe("a request across homes racing an exit", () => {
       await alice.expect(/^You left the chat with carol$/);
       await carol.expect(/^alice has left the chat$/);
       const outcome = await oneOf(bob, { busy: /^alice is busy in a conversation$/, asked: /^Waiting for alice to answer/ });
-      seen.add(outcome);
       if (outcome === "asked") {
         await alice.expect(/^bob is trying to connect with you \(y\/n\)$/);
         expect(await listed(carol)).toEqual(["  alice - pending", "  bob - pending", "  carol (you) - available", "  dave - available"]);
@@ -127,7 +125,6 @@ describe("a request across homes racing an exit", () => {
       }
       await chatWorks(carol, dave);
     }
-    expect(seen.size).toBeGreaterThan(0);
   });
 
   it("either finds the requester still in its chat or lets it ask once its partner exits, exactly one", async () => {
