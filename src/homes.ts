@@ -268,7 +268,7 @@ export class Homes {
   // The name's claim at the directory. A home holds the claims of its own sockets' users, visiting or not.
 
   /** Claim `key` for `name`: ok, or the name another home's user holds it as; throws if the directory fails. */
-  async claim(key: string, name: string): Promise<{ ok: true } | { ok: false; heldAs: string }> {
+  async claim(key: string, name: string): Promise<{ ok: true } | { ok: false; heldAs: string; holder: number | null }> {
     const sentAt = Date.now();
     const reply = await this.toShard<ClaimReply>(key, (shard) => shard.claim(key, name, claimant(this.k)));
     if (reply.ok) {
@@ -280,7 +280,7 @@ export class Homes {
     if ("error" in reply) throw new Error(reply.error);
     const holder = await this.toShard<Holder | null>(key, (shard) => shard.lookup(key));
     // Released in between: say it is taken all the same (a retry will find it free).
-    return { ok: false, heldAs: holder?.name ?? name };
+    return { ok: false, heldAs: holder?.name ?? name, holder: homeOfClaimant(reply.holder) };
   }
 
   /** At a rebuild: the keys this home's users hold (claimed before the object slept). */
@@ -306,6 +306,13 @@ export class Homes {
     if (!this.held.delete(key)) return;
     this.toShard<ReleaseReply>(key, (shard) => shard.release(key, claimant(this.k)))
       .catch((err: unknown) => console.warn("a release failed; the lease ends it", { err: String(err) }));
+  }
+
+  /** Let `key` go at the directory now, held in memory or not (a restart forgets what it held): awaited. */
+  async releaseNow(key: string): Promise<void> {
+    this.held.delete(key);
+    this.until.delete(key);
+    await this.toShard<ReleaseReply>(key, (shard) => shard.release(key, claimant(this.k)));
   }
 
   /** When the claims must next be renewed (a third of a lease after the last renewal), or null if none are held. */

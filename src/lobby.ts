@@ -342,6 +342,24 @@ export class Lobby extends DurableObject<Env> {
     return roster(this.state, Math.min(limit, LIST_LIMIT));
   }
 
+  /**
+   * Another home was refused `key` because this home holds it: whether it still does. A home that restarted has
+   * forgotten the names its users held (they left with their sockets); it lets such a name go now, so that its
+   * user, back on any home, is not told the name is taken until the lease runs out.
+   */
+  async stillHolds(to: HomeId, key: string): Promise<boolean> {
+    const homes = this.homes;
+    if (!homes) return true;
+    homes.know(to);
+    if (this.inUse(key)) return true;
+    await homes.releaseNow(key);
+    return false;
+  }
+
+  private inUse(key: string): boolean {
+    return this.state.users.has(key) || this.out.has(key) || this.claiming.has(key) || this.homes!.isAwayElsewhere(key);
+  }
+
   /** Which of these sockets are still here (a home holding their users' records checks that this one is alive). */
   present(to: HomeId, sids: string[]): string[] {
     this.homes?.know(to);
@@ -612,6 +630,11 @@ export class Lobby extends DurableObject<Env> {
     let result: Awaited<ReturnType<Homes["claim"]>> | null = null;
     try {
       result = await homes.claim(key, name);
+      const holder = result.ok ? null : result.holder;
+      // Held by another home: maybe one that restarted and forgot it (its user may be this very socket, back).
+      if (holder !== null && holder !== homes.k && !(await homes.toHome(holder, (stub) => stub.stillHolds(homes.idOf(holder), key)))) {
+        result = await homes.claim(key, name);
+      }
     } catch (err) {
       console.error("a claim failed", { err: String(err) });
     }
@@ -766,9 +789,7 @@ export class Lobby extends DurableObject<Env> {
   }
 
   private async renewClaims(now: number): Promise<void> {
-    const state = this.state;
-    const homes = this.homes!;
-    this.endUsersOf(await homes.renew(now, (key) => state.users.has(key) || this.out.has(key) || this.claiming.has(key) || homes.isAwayElsewhere(key)));
+    this.endUsersOf(await this.homes!.renew(now, (key) => this.inUse(key)));
   }
 
   /** Names this home may no longer use (a lease lost or run out): their users' sockets are closed, to log in again. */
