@@ -80,8 +80,7 @@ export type Note =
    * holds: take the claim over, since a name is held by its socket's home.
    */
   | { t: "claim"; sid: string; key: string; name: string; from: number }
-  /** To a home that held `key` for a session now resumed on another home's socket: it holds it no more. */
-  | { t: "handed"; key: string }
+
   /** To every other home: its users' status changes, for their JSON clients' lists. */
   | { t: "presence"; changes: PresenceChange[] };
 
@@ -350,15 +349,22 @@ export class Homes {
     return lost;
   }
 
-  /** Take over the claim of `key` from home `from` (a session resumed here); throws if the directory fails. */
-  async transfer(key: string, name: string, from: number): Promise<boolean> {
-    const sentAt = Date.now();
-    const reply = await this.toShard<ClaimReply>(key, (shard) => shard.transfer(key, name, claimant(from), claimant(this.k)));
-    if (!reply.ok) return false;
+  /**
+   * Give the claim of `key` to home `dest` (a session resumed on a socket there), at the directory; throws if the
+   * directory fails. The lease, from `dest`'s side, is counted from when it asked (see the Lobby's `handTo`).
+   */
+  async transferTo(key: string, name: string, dest: number): Promise<{ ok: boolean; leaseMs: number; holder?: number | null }> {
+    const reply = await this.toShard<ClaimReply>(key, (shard) => shard.transfer(key, name, claimant(this.k), claimant(dest)));
+    if (!reply.ok) return { ok: false, leaseMs: 0, holder: "holder" in reply ? homeOfClaimant(reply.holder) : null };
+    this.handOver(key);
+    return { ok: true, leaseMs: reply.leaseMs };
+  }
+
+  /** A claim given to this home by another (`transferTo`), usable until `until`. */
+  adopt(key: string, until: number): void {
     this.held.add(key);
-    this.until.set(key, leaseEnd(sentAt, reply.leaseMs));
-    if (this.renewedAt === 0) this.renewed(sentAt);
-    return true;
+    this.until.set(key, until);
+    if (this.renewedAt === 0) this.renewed(Date.now());
   }
 
   /** A key another home took over (a transfer): not ours to renew or release any more. */

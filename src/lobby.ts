@@ -13,6 +13,7 @@ import { relayedFrame } from "./relay";
 import { Routes } from "./routes";
 import { AlarmClock } from "./alarm";
 import { type Input, type RulesConfig, type SavedSession, type State, type StepResult, engaged, firstBy, free, inputMode, nextDeadline, rebuild, roster, savedSession, statusOf, step } from "./rules";
+import { leaseEnd } from "./claims";
 import { HOME_HEADER, type HomeId, Homes, MAX_HOPS, type Note, RESUME_MARGIN_MS, RemoteSocket, type Roster, visitorOf, visitorSid } from "./homes";
 import { REFUSED, screen } from "./screen";
 import { type Attachment, type Conn, Sockets, answerClose, closeQuietly, offeredDialect, resumableClose, sendQuietly } from "./sockets";
@@ -25,6 +26,9 @@ import { type Sentence, parseText, render, say } from "../public/wire/text.js";
 
 export type { Attachment };
 type ErrorCode = Extract<ServerEvent, { type: "error" }>["code"];
+
+/** How many recent departures of records a home remembers the destination of (homes: `wentTo`). */
+const WENT_TO_KEPT = 1024;
 
 export class Lobby extends DurableObject<Env> {
   private readonly config: Config & RulesConfig;
@@ -40,6 +44,10 @@ export class Lobby extends DurableObject<Env> {
   private readonly out = new Map<string, Conn>();
   /** Homes: names being claimed at the directory for a login here: key -> name. */
   private readonly claiming = new Map<string, string>();
+  /** Homes: the homes the last records that left this home went to, by name key (oldest first, WENT_TO_KEPT). */
+  private readonly wentTo = new Map<string, number>();
+  /** Homes: claims being handed to this home by another, by name key (see "claim"). */
+  private readonly handing = new Map<string, Promise<unknown>>();
   /** Homes: users whose record this step moved to another home (they are not offline). */
   private readonly moving = new Set<string>();
   /** Homes: the visitor whose record is arriving: it may not go home before its connect has run. */
@@ -356,6 +364,20 @@ export class Lobby extends DurableObject<Env> {
     return false;
   }
 
+  /** A session whose name this home holds resumed on home `dest`'s socket: the claim goes there (see "claim"). */
+  async handTo(to: HomeId, key: string, name: string, dest: number, hops = 0): Promise<{ ok: boolean; leaseMs: number }> {
+    const homes = this.homes;
+    if (!homes) return { ok: false, leaseMs: 0 };
+    homes.know(to);
+    await this.handing.get(key);
+    const reply = await homes.transferTo(key, name, dest);
+    // Resumed twice in quick succession: the claim is still with the home this one was to get it from (its own
+    // hand-over is on its way here): that home gives it straight to `dest`.
+    const holder = reply.holder;
+    if (reply.ok || holder == null || holder === homes.k || holder === dest || hops >= MAX_HOPS) return reply;
+    return homes.toHome(holder, (stub) => stub.handTo(homes.idOf(holder), key, name, dest, hops + 1));
+  }
+
   private inUse(key: string): boolean {
     return this.state.users.has(key) || this.out.has(key) || this.claiming.has(key) || this.homes!.isAwayElsewhere(key);
   }
@@ -402,16 +424,18 @@ export class Lobby extends DurableObject<Env> {
         conn.att.name = note.name;
         if (conn.att.at !== undefined) this.out.set(note.key, conn);
         this.sockets.save(conn);
-        void homes
-          .transfer(note.key, note.name, note.from)
-          .catch(() => false)
-          .then((ok) => {
-            if (!ok && !conn.att.gone) this.close(conn, CloseCode.socketError, "name lease lost", Date.now());
-          });
+        // The home that held it gives it over, once any hand-over to itself of the same name has landed (a
+        // session resumed twice in a row is handed on in order).
+        const sentAt = Date.now();
+        const handed = homes.toHome(note.from, (stub) => stub.handTo(homes.idOf(note.from), note.key, note.name, homes.k)).catch(() => null);
+        this.handing.set(note.key, handed);
+        void handed.then((reply) => {
+          if (this.handing.get(note.key) === handed) this.handing.delete(note.key);
+          if (reply?.ok) homes.adopt(note.key, leaseEnd(sentAt, reply.leaseMs));
+          else if (!conn.att.gone) this.close(conn, CloseCode.socketError, "name lease lost", Date.now());
+        });
         return;
       }
-      case "handed":
-        return homes.handOver(note.key);
       case "presence":
         // Another home's users changed status: this home's JSON clients hear it as they hear their own.
         if (this.sockets.jsonCount === 0) return;
@@ -621,8 +645,6 @@ export class Lobby extends DurableObject<Env> {
     const from = Number(named[1]);
     if (from === origin.k) return;
     homes.send(origin.k, { t: "claim", sid: origin.sid, key, name: this.state.users.get(key)!.name, from });
-    if (from === homes.k) homes.handOver(key);
-    else homes.send(from, { t: "handed", key });
   }
 
   private async claimThenLogin(conn: Conn, action: Action, key: string, name: string): Promise<void> {
@@ -688,8 +710,9 @@ export class Lobby extends DurableObject<Env> {
     }
     const now = Date.now();
     if (conn.att.gone || this.sockets.get(conn.att.sid) !== conn) return;
-    // Its socket is here: its record is too (it came back meanwhile), or it is visiting another home.
-    if (k === homes.k) k = this.out.get(to)?.att.at ?? null;
+    // Its socket is here: its record is too (it came back meanwhile), or it is visiting another home; or its
+    // record just left this home (a session resumed on another home's socket, whose claim is on its way there).
+    if (k === homes.k) k = this.out.get(to)?.att.at ?? (this.state.users.has(to) ? null : (this.wentTo.get(to) ?? null));
     if (k === null || k === homes.k || hops >= MAX_HOPS || this.state.users.has(to)) {
       this.act(conn, action, hops, now, true);
     } else {
@@ -714,7 +737,13 @@ export class Lobby extends DurableObject<Env> {
     const note: Note = { t: "arrive", sid, saved: { ...saved, sid }, dialect: conn.att.dialect, hops: conn.bound?.hops ?? 0 };
     if (conn.bound?.action) note.action = conn.bound.action;
     homes.send(dest, note);
-    if (saved.key) this.moving.add(saved.key);
+    if (saved.key) {
+      this.moving.add(saved.key);
+      // Where it went, for a connect that finds its way here before the directory (or this home) says so.
+      this.wentTo.delete(saved.key);
+      this.wentTo.set(saved.key, dest);
+      if (this.wentTo.size > WENT_TO_KEPT) this.wentTo.delete(this.wentTo.keys().next().value!);
+    }
     conn.att.at = dest;
     if (origin) {
       if (dest !== origin.k) homes.send(origin.k, { t: "at", sid: origin.sid, at: dest });

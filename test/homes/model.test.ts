@@ -19,6 +19,16 @@ const RUNS = Number(env.FUZZ_RUNS) > 0 ? Math.ceil(Number(env.FUZZ_RUNS) / 20) :
 const HOMES = modeHomes();
 const CONFIG = DEFAULT_CONFIG;
 
+/**
+ * A resumed session's open request says how long it has left, read from the clock of the home that resumes it: a
+ * resume that went through two homes reads it later than the model did (by the calls between them, not by a rule).
+ */
+function acrossHomes(expected: unknown): unknown {
+  const e = expected as { type?: string; request?: { expiresInMs: number } | null };
+  if (HOMES === 1 || e.type !== "resumed" || !e.request) return expected;
+  return { ...e, request: { ...e.request, expiresInMs: expect.any(Number) } };
+}
+
 async function nextEvent(peer: Peer): Promise<ServerEvent> {
   for (;;) {
     const event = await peer.json<ServerEvent>();
@@ -100,7 +110,7 @@ describe(`sockets on ${HOMES} home(s) match one pure state machine`, () => {
         for (const effect of effects) {
           if (effect.type !== "send" || effect.sid !== sid) continue;
           const got = await nextEvent(peer);
-          expect(got).toEqual(asReceived(effect.event));
+          expect(got).toEqual(acrossHomes(asReceived(effect.event)));
           if ((effect.event.type === "welcome" || effect.event.type === "resumed") && effect.event.resume) {
             tokens.model.push(effect.event.resume.token);
             tokens.real.push((got as typeof effect.event).resume!.token);
