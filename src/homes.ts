@@ -388,6 +388,11 @@ export class Homes {
     return row ?? null;
   }
 
+  /** The home where a user of this home who is away elsewhere has its record, or null. */
+  awayAt(key: string): number | null {
+    return this.sql.exec<{ at: number }>("SELECT at FROM elsewhere WHERE key = ?", key).toArray()[0]?.at ?? null;
+  }
+
   isAwayElsewhere(key: string): boolean {
     return this.sql.exec("SELECT 1 FROM elsewhere WHERE key = ?", key).toArray().length > 0;
   }

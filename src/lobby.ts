@@ -371,6 +371,7 @@ export class Lobby extends DurableObject<Env> {
     homes.know(to);
     await this.handing.get(key);
     const reply = await homes.transferTo(key, name, dest);
+    if (reply.ok) this.went(key, dest);
     // Resumed twice in quick succession: the claim is still with the home this one was to get it from (its own
     // hand-over is on its way here): that home gives it straight to `dest`.
     const holder = reply.holder;
@@ -617,9 +618,22 @@ export class Lobby extends DurableObject<Env> {
     for (const [key, conn] of this.out) {
       if (conn.att.resume !== hash || conn.att.at === undefined) continue;
       this.out.delete(key); // its socket will be closed as resumed elsewhere, which must not let the name go
+      this.went(key, conn.att.at);
       return { key, name: conn.att.name ?? key, at: conn.att.at };
     }
-    return this.homes!.resumeElsewhere(hash);
+    const away = this.homes!.resumeElsewhere(hash);
+    if (away) this.went(away.key, away.at);
+    return away;
+  }
+
+  /**
+   * Where a record of a name this home held went: a connect that the directory still sends here (a claim on its
+   * way to the user's new home) follows it there.
+   */
+  private went(key: string, k: number): void {
+    this.wentTo.delete(key);
+    this.wentTo.set(key, k);
+    if (this.wentTo.size > WENT_TO_KEPT) this.wentTo.delete(this.wentTo.keys().next().value!);
   }
 
   /** Move this socket's (not yet logged-in) session to home `k`, where `action` is to run. */
@@ -710,9 +724,10 @@ export class Lobby extends DurableObject<Env> {
     }
     const now = Date.now();
     if (conn.att.gone || this.sockets.get(conn.att.sid) !== conn) return;
-    // Its socket is here: its record is too (it came back meanwhile), or it is visiting another home; or its
-    // record just left this home (a session resumed on another home's socket, whose claim is on its way there).
-    if (k === homes.k) k = this.out.get(to)?.att.at ?? (this.state.users.has(to) ? null : (this.wentTo.get(to) ?? null));
+    // Its socket is here: its record is too (it came back meanwhile), or it is visiting another home (maybe away
+    // there, its socket gone); or its record just left this home (a session resumed on another home's socket,
+    // whose claim is on its way there).
+    if (k === homes.k) k = this.out.get(to)?.att.at ?? (this.state.users.has(to) ? null : (homes.awayAt(to) ?? this.wentTo.get(to) ?? null));
     if (k === null || k === homes.k || hops >= MAX_HOPS || this.state.users.has(to)) {
       this.act(conn, action, hops, now, true);
     } else {
@@ -739,10 +754,7 @@ export class Lobby extends DurableObject<Env> {
     homes.send(dest, note);
     if (saved.key) {
       this.moving.add(saved.key);
-      // Where it went, for a connect that finds its way here before the directory (or this home) says so.
-      this.wentTo.delete(saved.key);
-      this.wentTo.set(saved.key, dest);
-      if (this.wentTo.size > WENT_TO_KEPT) this.wentTo.delete(this.wentTo.keys().next().value!);
+      this.went(saved.key, dest);
     }
     conn.att.at = dest;
     if (origin) {
@@ -779,7 +791,9 @@ export class Lobby extends DurableObject<Env> {
       const user = state.users.get(key);
       const visitor = user?.sid && user.sid !== this.arriving ? this.sockets.get(user.sid) : undefined;
       if (visitor?.remote) this.goHomeIfFree(visitor, now);
-      else if (!user && !this.out.has(key) && !this.claiming.has(key) && !homes.isAwayElsewhere(key)) homes.release(key);
+      // Not a name whose record went to another home: it is held (or being handed over) for its user there.
+      else if (!user && !this.out.has(key) && !this.claiming.has(key) && !this.wentTo.has(key) && !homes.isAwayElsewhere(key)) homes.release(key);
+      if (user) this.wentTo.delete(key); // back here
     }
   }
 
