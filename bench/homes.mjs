@@ -17,7 +17,7 @@ import { LIFTED_LIMITS, ROOT, configFlags, snapshot, startDevServer } from "../s
 import { Client, closeAll, limiter, pairUp } from "../scripts/lib/client.mjs";
 import { fmt, median, table, times } from "../scripts/lib/figures.mjs";
 import { pooled, relayRun } from "./measure.mjs";
-import { lobbyTarget, relayFlow } from "./targets.mjs";
+import { lobbyTarget, openAll, relayFlow } from "./targets.mjs";
 
 /** @typedef {import("../scripts/dev-server.mjs").DevServer} DevServer */
 /** @typedef {import("./targets.mjs").Pair} Pair */
@@ -123,26 +123,8 @@ function callsText(c) {
  * @param {number} concurrency
  */
 async function logIn(dev, ns, users, target, concurrency) {
-  const run = limiter(concurrency);
-  /** @type {Client[]} */
-  const clients = [];
-  const start = performance.now();
-  const opened = await Promise.allSettled(
-    users.map(({ name, home }, i) =>
-      run(async () => {
-        const c = await Client.open(new URL(`/ws?lobby=${ns}&home=${home}`, dev.wsUrl).href, name, { dialect: target.dialect });
-        clients[i] = c;
-        await target.login(c);
-      }),
-    ),
-  );
-  const secs = (performance.now() - start) / 1000;
-  const failed = opened.find((r) => r.status === "rejected");
-  if (failed) {
-    await closeAll(clients.filter(Boolean));
-    throw failed.reason;
-  }
-  return { clients, secs };
+  const accounts = users.map(({ name, home }) => ({ url: new URL(`/ws?lobby=${ns}&home=${home}`, dev.wsUrl).href, name }));
+  return openAll(target, accounts, { concurrency });
 }
 
 /**

@@ -97,14 +97,28 @@ export function relayTarget(dialect) {
  */
 export async function loginAll(target, { base, room, n, deflate, concurrency, prefix = "u" }) {
   const url = new URL(target.path(room), base).href;
+  const accounts = Array.from({ length: n }, (_, i) => ({ url, name: `${prefix}${i}` }));
+  const { clients, secs } = await openAll(target, accounts, { deflate, concurrency });
+  return { clients, secs, negotiated: clients[0]?.ws.extensions ?? "" };
+}
+
+/**
+ * Opens and logs in one user per account (its socket URL and name), at most `concurrency` at once; timed. If any
+ * fails, every socket opened is closed and the first failure thrown.
+ * @param {Target} target
+ * @param {{ url: string, name: string }[]} accounts
+ * @param {{ deflate?: boolean, concurrency: number }} opts
+ * @returns {Promise<{ clients: Client[], secs: number }>}
+ */
+export async function openAll(target, accounts, { deflate = false, concurrency }) {
   const run = limiter(concurrency);
   /** @type {Client[]} */
   const clients = [];
   const start = performance.now();
   const opened = await Promise.allSettled(
-    Array.from({ length: n }, (_, i) =>
+    accounts.map(({ url, name }, i) =>
       run(async () => {
-        const c = await Client.open(url, `${prefix}${i}`, { dialect: target.dialect, deflate });
+        const c = await Client.open(url, name, { dialect: target.dialect, deflate });
         clients[i] = c;
         await target.login(c);
       }),
@@ -116,7 +130,7 @@ export async function loginAll(target, { base, room, n, deflate, concurrency, pr
     await closeAll(clients.filter(Boolean));
     throw failed.reason;
   }
-  return { clients, secs, negotiated: clients[0]?.ws.extensions ?? "" };
+  return { clients, secs };
 }
 
 /** @typedef {{ from: Client, to: Client }} Pair */
