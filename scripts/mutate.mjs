@@ -7,7 +7,7 @@
 // Why a script of our own and not StrykerJS: Stryker's vitest runner drives Vitest's default pools, not
 // @cloudflare/vitest-pool-workers, so it cannot run our integration tests inside workerd, where the Lobby's wiring
 // lives; and nothing new may be installed here but from npm. This does the one thing we need: plant each mutant of
-// scripts/mutants.mjs in the working tree, run `vitest run --project workers <its files>`, restore the file.
+// scripts/mutants.mjs in the working tree, run `vitest run --project workers <its files>` (and the e2e or homes project for files of theirs), restore the file.
 //
 //   npm run mutate                     every mutant
 //   npm run mutate -- --only a,b       just these ids
@@ -87,7 +87,10 @@ process.on("uncaughtException", (err) => {
 /** @param {string[]} files @returns {Promise<number>} the exit code of vitest */
 function runTests(files) {
   return new Promise((resolve) => {
-    const projects = files.some((f) => f.startsWith("test/e2e/")) ? ["--project", "workers", "--project", "e2e"] : ["--project", "workers"];
+    const projects = ["--project", "workers"];
+    if (files.some((f) => f.startsWith("test/e2e/"))) projects.push("--project", "e2e");
+    // test/homes runs in both the one-Lobby and the HOMES=4 project; a mutant of src/homes.ts shows in the second.
+    if (files.some((f) => f.startsWith("test/homes/"))) projects.push("--project", "homes");
     child = spawn("npx", ["vitest", "run", ...projects, "--bail", "1", ...files], { cwd: root, stdio: ["ignore", "pipe", "pipe"] });
     child.stdout?.resume();
     child.stderr?.resume();
