@@ -45,7 +45,7 @@ export class Lobby extends DurableObject<Env> {
   /** Homes: names being claimed at the directory for a login here: key -> name. */
   private readonly claiming = new Map<string, string>();
   /** Homes: the homes the last records that left this home went to, by name key (oldest first, WENT_TO_KEPT). */
-  private readonly wentTo = new Map<string, number>();
+  private readonly wentTo = new Map<string, { k: number; at: number }>();
   /** Homes: claims being handed to this home by another, by name key (see "claim"). */
   private readonly handing = new Map<string, Promise<unknown>>();
   /** Homes: users whose record this step moved to another home (they are not offline). */
@@ -380,7 +380,16 @@ export class Lobby extends DurableObject<Env> {
   }
 
   private inUse(key: string): boolean {
-    return this.state.users.has(key) || this.out.has(key) || this.claiming.has(key) || this.homes!.isAwayElsewhere(key);
+    return this.state.users.has(key) || this.out.has(key) || this.claiming.has(key) || this.homes!.isAwayElsewhere(key) || this.handingOn(key);
+  }
+
+  /**
+   * A name whose record left this home lately (a resume elsewhere): its claim is about to be handed to the user's
+   * new home, so it is kept, not let go, for the length of a resume window.
+   */
+  private handingOn(key: string): boolean {
+    const went = this.wentTo.get(key);
+    return went !== undefined && Date.now() - went.at < this.config.resumeGraceMs + RESUME_MARGIN_MS;
   }
 
   /** Which of these sockets are still here (a home holding their users' records checks that this one is alive). */
@@ -632,7 +641,7 @@ export class Lobby extends DurableObject<Env> {
    */
   private went(key: string, k: number): void {
     this.wentTo.delete(key);
-    this.wentTo.set(key, k);
+    this.wentTo.set(key, { k, at: Date.now() });
     if (this.wentTo.size > WENT_TO_KEPT) this.wentTo.delete(this.wentTo.keys().next().value!);
   }
 
@@ -727,7 +736,7 @@ export class Lobby extends DurableObject<Env> {
     // Its socket is here: its record is too (it came back meanwhile), or it is visiting another home (maybe away
     // there, its socket gone); or its record just left this home (a session resumed on another home's socket,
     // whose claim is on its way there).
-    if (k === homes.k) k = this.out.get(to)?.att.at ?? (this.state.users.has(to) ? null : (homes.awayAt(to) ?? this.wentTo.get(to) ?? null));
+    if (k === homes.k) k = this.out.get(to)?.att.at ?? (this.state.users.has(to) ? null : (homes.awayAt(to) ?? this.wentTo.get(to)?.k ?? null));
     if (k === null || k === homes.k || hops >= MAX_HOPS || this.state.users.has(to)) {
       this.act(conn, action, hops, now, true);
     } else {
