@@ -4,12 +4,12 @@ import { defineConfig } from "vitest/config";
 // workerd logs two things the tests cause on purpose, dozens of times: "WebSocket peer disconnected" whenever a
 // socket's other end goes away without a close frame (the tests that drop, crash and reset sockets), and an
 // "uncaught exception … jsg.Error: a restart, simulated by …" with a stack when test/lobby-restore.test.ts aborts
-// the Lobby (or test/directory.test.ts a directory shard, or test/homes/races.test.ts a home or a shard). The pool
+// the Lobby (or test/directory.test.ts a directory shard, or test/homes/only/restarts.test.ts a home or a shard). The pool
 // writes workerd's logs to this process's streams with no option to filter them, so exactly those are dropped here;
 // any other line of workerd's, and everything a failing test logged, still shows.
 const EXPECTED = [
   /^exception = workerd\/api\/web-socket\.c\+\+:\d+: disconnected: WebSocket peer disconnected\n?$/,
-  /^uncaught exception; exception = .*jsg\.Error: a restart, simulated by (lobby-restore|directory|races)\.test\.ts\n(stack: [^\n]*\n?)?$/,
+  /^uncaught exception; exception = .*jsg\.Error: a restart, simulated by (lobby-restore|directory|restarts)\.test\.ts\n(stack: [^\n]*\n?)?$/,
 ];
 for (const stream of [process.stdout, process.stderr]) {
   const write = stream.write.bind(stream) as (chunk: unknown, ...rest: unknown[]) => boolean;
@@ -55,7 +55,7 @@ export default defineConfig({
         // The same tests of user-visible behaviour with the sockets of a namespace spread over four Lobby objects
         // (HOMES=4): every sentence must be what one Lobby says.
         plugins: [inWorkerd({ HOMES: "4" })],
-        test: { name: "homes", include: ["test/homes/*.test.ts"] },
+        test: { name: "homes", include: ["test/homes/*.test.ts", "test/homes/only/*.test.ts"] },
       },
       {
         // End-to-end tests in Node against a real `wrangler dev` over loopback TCP.

@@ -1,7 +1,7 @@
 // Races between homes: two things a user can do (or the platform can do to them) at the same moment, on different
 // homes, must end in exactly one of the outcomes one Lobby could give, with everyone left in a state they can go on
-// from. Runs in both projects, "workers" (one Lobby) and "homes" (HOMES=4), with the same expectations; the tests
-// about a home or the directory shard restarting, or a lease ending, only mean something with homes.
+// from. Runs in both projects, "workers" (one Lobby) and "homes" (HOMES=4), with the same expectations; a home or the
+// directory shard restarting, or a lease ending, only exist with homes: test/homes/only/restarts.test.ts.
 
 import { env, runInDurableObject } from "cloudflare:test";
 import { describe, expect, it, vi } from "vitest";
@@ -9,7 +9,7 @@ import { nameKey } from "../../public/wire/names.js";
 import { DEFAULT_DIRECTORY_CONFIG } from "../../src/config";
 import type { Directory } from "../../src/directory";
 import type { Lobby } from "../../src/lobby";
-import { chattingAcross, dropOn, freshLobby, homeOf, homeStub, loginOn, modeHomes, namesOn, openOn, requestedAcross, runTimersEverywhere, user } from "../support/homes";
+import { accepted, chatWorks, chattingAcross, dropOn, everyName, freshLobby, homeOf, homeStub, listed, lobbies, loginOn, modeHomes, namesOn, openOn, requestedAcross, runTimersEverywhere, user } from "../support/homes";
 import type { Peer } from "../support/peer";
 
 // As in seed.test.ts: longer than a Peer's 5 s wait, so a frame that never comes fails with the transcript.
@@ -18,14 +18,6 @@ vi.setConfig({ testTimeout: 30_000 });
 const LEASE = DEFAULT_DIRECTORY_CONFIG.claimLeaseMs;
 /** A race is run this many times (each in a fresh namespace), so that either side gets a chance to win it. */
 const ROUNDS = 3;
-
-/** The distinct Lobby objects of a namespace in this project: four homes, or the one Lobby. */
-const lobbies = () => (modeHomes() > 1 ? Array.from({ length: modeHomes() }, (_, k) => k) : [0]);
-
-/** Every name logged in across the namespace, once per socket that holds it. */
-async function everyName(ns: string): Promise<string[]> {
-  return (await Promise.all(lobbies().map((k) => namesOn(ns, k)))).flat();
-}
 
 /**
  * Runs every home's timers at `now` at once rather than one home after another (runTimersEverywhere), so that the
@@ -41,34 +33,6 @@ async function oneOf<K extends string>(peer: Peer, outcomes: Record<K, RegExp>):
   const hit = (Object.keys(outcomes) as K[]).filter((k) => outcomes[k].test(line));
   if (hit.length !== 1) throw new Error(`[${peer.label}] expected one of ${Object.values(outcomes).map(String).join(", ")} but got ${JSON.stringify(line)}\n  transcript:\n${peer.received.join("\n")}`);
   return hit[0]!;
-}
-
-/** `a` asks `b` and `b` accepts; then a line each way proves the chat works. */
-async function chatWorks(a: Peer, b: Peer): Promise<void> {
-  a.send(`connect ${b.label}`);
-  await a.expect(`Waiting for ${b.label} to answer`); // first: a failure then shows what the requester was told
-  await b.expect(`${a.label} is trying to connect with you (y/n)`);
-  await accepted(a, b);
-}
-
-/** `b`, asked by `a`, says y; both are told and a line goes each way. */
-async function accepted(a: Peer, b: Peer): Promise<void> {
-  b.send("y");
-  await b.expect(new RegExp(`^You are now connected with ${a.label}$`));
-  await a.expect(new RegExp(`^You are now connected with ${b.label}$`));
-  a.send(`hello ${b.label}`);
-  await b.expect(new RegExp(`^${a.label}: hello ${b.label}$`));
-  b.send(`hello ${a.label}`);
-  await a.expect(new RegExp(`^${b.label}: hello ${a.label}$`));
-}
-
-/** `peer`'s `list`, as its entry lines. */
-async function listed(peer: Peer): Promise<string[]> {
-  peer.send("/list");
-  const total = Number((await peer.expect(/^\d+ online:$/)).split(" ")[0]);
-  const lines: string[] = [];
-  for (let i = 0; i < total; i++) lines.push(await peer.expect(/^  /));
-  return lines;
 }
 
 describe("two logins racing for one name on two homes", () => {
@@ -251,138 +215,3 @@ describe("a request racing a drop", () => {
 
 // The tests below restart a home or the directory shard, or end a lease: neither exists with one Lobby (a restart
 // of the one Lobby is lobby-restore.test.ts's), so they run in the "homes" project only.
-describe("a home restarted mid-chat (homes only)", () => {
-  const abortHome = (ns: string, k: number) =>
-    runInDurableObject(homeStub(ns, k), (_instance, state) => state.abort("a restart, simulated by races.test.ts")).catch(() => {});
-
-  it.runIf(modeHomes() > 1)("tells the visitor its partner left when the partner's home (holding the chat) restarts, and frees it", async () => {
-    const ns = freshLobby();
-    const [alice, bob] = await chattingAcross(ns, "alice", "bob"); // alice's record is on home 1
-    await abortHome(ns, homeOf("bob"));
-    expect((await bob.waitClosed()).code).toBe(1006);
-    // What wakes home 1 in production is its alarm (it renews bob's claim); here, its timers run now.
-    await runTimersEverywhere(ns, Date.now());
-    await alice.expect(/^bob has left the chat( \(disconnected\))?$/);
-    const carol = await user(ns, "carol");
-    await chatWorks(alice, carol);
-    expect(await everyName(ns)).toEqual(expect.arrayContaining(["alice", "carol"]));
-  });
-
-  it.runIf(modeHomes() > 1)("lets the visitor reach a user on the restarted home afterwards", async () => {
-    const ns = freshLobby();
-    const [alice, bob] = await chattingAcross(ns, "alice", "bob");
-    await abortHome(ns, homeOf("bob"));
-    expect((await bob.waitClosed()).code).toBe(1006);
-    await runTimersEverywhere(ns, Date.now());
-    await alice.expect(/^bob has left the chat( \(disconnected\))?$/);
-    // bob comes back on his home, which runs again; alice's home last reached it before the restart.
-    const again = await loginOn(ns, homeOf("bob"), "bob");
-    await chatWorks(alice, again);
-  });
-
-  it.runIf(modeHomes() > 1)("tells the visitor its partner left at its next line when the partner's home restarts", async () => {
-    const ns = freshLobby();
-    const [alice, bob] = await chattingAcross(ns, "alice", "bob");
-    await abortHome(ns, homeOf("bob"));
-    expect((await bob.waitClosed()).code).toBe(1006);
-    alice.send("are you there?"); // forwarded to home 1, which wakes for it
-    await alice.until(/^bob has left the chat( \(disconnected\))?$/);
-    expect(alice.closed).toBeNull();
-    const carol = await user(ns, "carol");
-    alice.send("connect carol");
-    await carol.until(/^alice is trying to connect with you \(y\/n\)$/);
-    await alice.until(/^Waiting for carol to answer/);
-    await accepted(alice, carol);
-  });
-
-  it.runIf(modeHomes() > 1)("tells the partner the visitor left when the visitor's own home restarts, at the latest at the next timers", async () => {
-    const ns = freshLobby();
-    const [alice, bob] = await chattingAcross(ns, "alice", "bob");
-    await abortHome(ns, homeOf("alice"));
-    expect((await alice.waitClosed()).code).toBe(1006);
-    await runTimersEverywhere(ns, Date.now());
-    await bob.expect(/^alice has left the chat( \(disconnected\))?$/);
-    const carol = await user(ns, "carol");
-    await chatWorks(bob, carol);
-  });
-
-  it.runIf(modeHomes() > 1)("frees the name of a user whose home restarted, for her login on another home at once", async () => {
-    const ns = freshLobby();
-    const alice = await user(ns, "alice");
-    await abortHome(ns, homeOf("alice"));
-    expect((await alice.waitClosed()).code).toBe(1006);
-    // The shard still names home 0 (its claim has a lease to run); asked, home 0 finds nobody using the name and
-    // lets it go, so alice is not told her own name is taken while the lease runs out.
-    const again = await loginOn(ns, homeOf("carol"), "alice");
-    expect(await listed(again)).toEqual(["  alice (you) - available"]);
-    const shard = env.DIRECTORY.get(env.DIRECTORY.idFromName(`${ns}#dir-0`));
-    expect(await shard.lookup("alice")).toEqual({ home: `home-${homeOf("carol")}`, name: "alice" });
-  });
-});
-
-describe("the directory shard restarted (homes only)", () => {
-  const shard = (ns: string) => env.DIRECTORY.get(env.DIRECTORY.idFromName(`${ns}#dir-0`));
-  const restartShard = (ns: string) =>
-    runInDurableObject(shard(ns), (_instance: Directory, state) => state.abort("a restart, simulated by races.test.ts")).catch(() => {});
-  const expiryOf = (ns: string, key: string) =>
-    runInDurableObject(shard(ns), (_instance: Directory, state) => state.storage.sql.exec<{ expires: number }>("SELECT expires FROM claims WHERE key = ?", key).one().expires);
-
-  it.runIf(modeHomes() > 1)("still refuses a held name on another home that had used the shard before", async () => {
-    const ns = freshLobby();
-    const alice = await user(ns, "alice");
-    const bob = await user(ns, "bob"); // home 1 has talked to the shard before its restart
-    await restartShard(ns);
-    const other = await openOn(ns, homeOf("bob"), "other");
-    await other.expect("Please enter a username:");
-    other.send("alice");
-    await other.expect(/^Username alice is taken$/);
-    await other.expect(/^Please enter a username:$/);
-    other.send("erin");
-    await other.expect(/^Welcome, erin!$/);
-    await chatWorks(alice, bob);
-  });
-
-  it.runIf(modeHomes() > 1)("still refuses a held name on a home that never used the shard", async () => {
-    const ns = freshLobby();
-    const alice = await user(ns, "alice");
-    await restartShard(ns);
-    const other = await openOn(ns, homeOf("carol"), "other");
-    await other.expect("Please enter a username:");
-    other.send("alice");
-    await other.expect(/^Username alice is taken$/);
-    const bob = await user(ns, "bob");
-    await chatWorks(alice, bob);
-  });
-
-  it.runIf(modeHomes() > 1)("lets the holder's home renew the name at the restarted shard, so the lease does not end under it", async () => {
-    const ns = freshLobby();
-    const alice = await user(ns, "alice");
-    const before = await expiryOf(ns, "alice");
-    await restartShard(ns);
-    // Home 0's renewal is due a third of a lease after its claim; it must reach the shard as it is now.
-    await runInDurableObject(homeStub(ns, homeOf("alice")), (instance: Lobby) => instance.runTimers(Date.now() + LEASE / 3 + 1));
-    // The renewal runs after runTimers returns (nothing to await from outside): its write is polled for.
-    await vi.waitFor(async () => expect(await expiryOf(ns, "alice")).toBeGreaterThan(before), { timeout: 5000, interval: 50 });
-    expect(alice.closed).toBeNull();
-    const bob = await user(ns, "bob");
-    await chatWorks(alice, bob);
-  });
-});
-
-describe("a lease that ends (homes only)", () => {
-  it.runIf(modeHomes() > 1)("lets another home claim the name, then closes the old holder's socket at its next renewal", async () => {
-    const ns = freshLobby();
-    const old = await loginOn(ns, 0, "alice");
-    // The shard's clock moves past the lease, as if home 0 had not renewed for that long.
-    await runInDurableObject(env.DIRECTORY.get(env.DIRECTORY.idFromName(`${ns}#dir-0`)), (instance: Directory) => {
-      (instance as unknown as { clock: () => number }).clock = () => Date.now() + LEASE + 1;
-    });
-    const fresh = await loginOn(ns, 1, "alice");
-    // Home 0's renewal learns it lost the name: the old socket closes, so the name is never used twice for long.
-    await runInDurableObject(homeStub(ns, 0), (instance: Lobby) => instance.runTimers(Date.now() + LEASE));
-    expect(await old.waitClosed()).toEqual({ code: 1011, reason: "name lease lost" });
-    expect(await everyName(ns)).toEqual(["alice"]);
-    expect(await namesOn(ns, 1)).toEqual(["alice"]);
-    expect(await listed(fresh)).toEqual(["  alice (you) - available"]);
-  });
-});

@@ -127,3 +127,39 @@ export async function runTimersEverywhere(ns: string, now: number): Promise<void
   const homes = modeHomes() > 1 ? modeHomes() : 1;
   for (let k = 0; k < homes; k++) await runInDurableObject(homeStub(ns, k), (instance: Lobby) => instance.runTimers(now));
 }
+
+/** `a` asks `b` and `b` accepts; then a line each way proves the chat works. */
+export async function chatWorks(a: Peer, b: Peer): Promise<void> {
+  a.send(`connect ${b.label}`);
+  await a.expect(`Waiting for ${b.label} to answer`); // first: a failure then shows what the requester was told
+  await b.expect(`${a.label} is trying to connect with you (y/n)`);
+  await accepted(a, b);
+}
+
+/** `b`, asked by `a`, says y; both are told and a line goes each way. */
+export async function accepted(a: Peer, b: Peer): Promise<void> {
+  b.send("y");
+  await b.expect(new RegExp(`^You are now connected with ${a.label}$`));
+  await a.expect(new RegExp(`^You are now connected with ${b.label}$`));
+  a.send(`hello ${b.label}`);
+  await b.expect(new RegExp(`^${a.label}: hello ${b.label}$`));
+  b.send(`hello ${a.label}`);
+  await a.expect(new RegExp(`^${b.label}: hello ${a.label}$`));
+}
+
+/** `peer`'s `list`, as its entry lines. */
+export async function listed(peer: Peer): Promise<string[]> {
+  peer.send("/list");
+  const total = Number((await peer.expect(/^\d+ online:$/)).split(" ")[0]);
+  const lines: string[] = [];
+  for (let i = 0; i < total; i++) lines.push(await peer.expect(/^  /));
+  return lines;
+}
+
+/** The distinct Lobby objects of a namespace in this project: four homes, or the one Lobby. */
+export const lobbies = () => (modeHomes() > 1 ? Array.from({ length: modeHomes() }, (_, k) => k) : [0]);
+
+/** Every name logged in across the namespace, once per socket that holds it. */
+export async function everyName(ns: string): Promise<string[]> {
+  return (await Promise.all(lobbies().map((k) => namesOn(ns, k)))).flat();
+}
