@@ -511,11 +511,14 @@ export class Lobby extends DurableObject<Env> {
     this.goHomeIfFree(conn, now);
   }
 
-  /** A visitor free again (and not waiting for another home's answer) goes back to its socket home. */
+  /**
+   * A visitor free again (and not waiting for another home's answer) goes back to its socket home; so does one that
+   * came to resume a session and did not (still to pick a name, which only its own home may claim).
+   */
   private goHomeIfFree(conn: Conn, now: number): void {
     if (!conn.remote || conn.waiting || this.sockets.get(conn.att.sid) !== conn) return;
-    const key = this.state.sessions.get(conn.att.sid)?.key;
-    if (key && free(this.state, key)) this.run({ type: "leave_for", sid: conn.att.sid }, now);
+    const session = this.state.sessions.get(conn.att.sid);
+    if (session && (session.key === null || free(this.state, session.key))) this.run({ type: "leave_for", sid: conn.att.sid }, now);
   }
 
   /** Run an action that came with a record, counting the homes it has been through. */
