@@ -429,21 +429,7 @@ export class Lobby extends DurableObject<Env> {
       case "claim": {
         // A session resumed on this socket: its name moves here from the home that held it.
         const conn = this.local(note.sid);
-        if (!conn || conn.att.gone) return;
-        conn.att.key = note.key;
-        conn.att.name = note.name;
-        if (conn.att.at !== undefined) this.out.set(note.key, conn);
-        this.sockets.save(conn);
-        // The home that held it gives it over, once any hand-over to itself of the same name has landed (a
-        // session resumed twice in a row is handed on in order).
-        const sentAt = Date.now();
-        const handed = homes.toHome(note.from, (stub) => stub.handTo(homes.idOf(note.from), note.key, note.name, homes.k)).catch(() => null);
-        this.handing.set(note.key, handed);
-        void handed.then((reply) => {
-          if (this.handing.get(note.key) === handed) this.handing.delete(note.key);
-          if (reply?.ok) homes.adopt(note.key, leaseEnd(sentAt, reply.leaseMs));
-          else if (!conn.att.gone) this.close(conn, CloseCode.socketError, "name lease lost", Date.now());
-        });
+        if (conn && !conn.att.gone) this.takeClaim(conn, note.key, note.name, note.from);
         return;
       }
       case "presence":
@@ -484,6 +470,8 @@ export class Lobby extends DurableObject<Env> {
       if (conn.att.key) this.out.delete(conn.att.key);
       this.run({ type: "arrive", sid: conn.att.sid, saved: { ...note.saved, sid: conn.att.sid } }, now);
       if (note.action) this.act(conn, note.action, note.hops, now);
+      // A session resumed on this home's socket, its record having been visiting here: its name moves here too.
+      if (note.action?.type === "resume") this.resumedHere(conn, note.action.token);
       return this.drain(conn, now);
     }
     if (note.action?.type === "resume" && note.hops < MAX_HOPS) {
@@ -665,12 +653,35 @@ export class Lobby extends DurableObject<Env> {
   private resumedHere(conn: Conn, token: string): void {
     const homes = this.homes!;
     const key = this.state.sessions.get(conn.att.sid)?.key;
-    const origin = visitorOf(conn.att.sid);
+    const origin = conn.remote ? visitorOf(conn.att.sid) : { k: homes.k, sid: conn.att.sid };
     const named = /^(\d{1,4})\./.exec(token);
     if (!key || !origin || !named) return;
     const from = Number(named[1]);
     if (from === origin.k) return;
-    homes.send(origin.k, { t: "claim", sid: origin.sid, key, name: this.state.users.get(key)!.name, from });
+    const name = this.state.users.get(key)!.name;
+    if (origin.k === homes.k) this.takeClaim(conn, key, name, from);
+    else homes.send(origin.k, { t: "claim", sid: origin.sid, key, name, from });
+  }
+
+  /**
+   * Socket `conn` of this home resumed the session of `key`, whose name home `from` holds: the claim comes here,
+   * once any hand-over to `from` of the same name has landed (a session resumed twice in a row is handed on in
+   * order). Refused, the socket closes: its user logs in again.
+   */
+  private takeClaim(conn: Conn, key: string, name: string, from: number): void {
+    const homes = this.homes!;
+    conn.att.key = key;
+    conn.att.name = name;
+    if (conn.att.at !== undefined) this.out.set(key, conn);
+    this.sockets.save(conn);
+    const sentAt = Date.now();
+    const handed = homes.toHome(from, (stub) => stub.handTo(homes.idOf(from), key, name, homes.k)).catch(() => null);
+    this.handing.set(key, handed);
+    void handed.then((reply) => {
+      if (this.handing.get(key) === handed) this.handing.delete(key);
+      if (reply?.ok) homes.adopt(key, leaseEnd(sentAt, reply.leaseMs));
+      else if (!conn.att.gone) this.close(conn, CloseCode.socketError, "name lease lost", Date.now());
+    });
   }
 
   private async claimThenLogin(conn: Conn, action: Action, key: string, name: string): Promise<void> {
