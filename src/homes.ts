@@ -57,6 +57,13 @@ export function visitorOf(sid: string): { k: number; sid: string } | null {
 /** A name held for a user away elsewhere outlasts its resume window by this much (the record's home hears late). */
 export const RESUME_MARGIN_MS = 5000;
 
+/**
+ * How long, and for how many sockets, a home remembers that a socket left while its user was visiting elsewhere:
+ * longer than a note takes to arrive, so that a presence check cannot overtake the note that says how it left.
+ */
+export const LEFT_KEPT_MS = 60_000;
+export const LEFT_KEPT = 4096;
+
 /** Past this many hops between homes a connect is answered where it is (the target keeps moving). */
 export const MAX_HOPS = 4;
 
@@ -112,6 +119,8 @@ export class Homes {
   private readonly shardStubs = new Map<string, DirectoryStub>();
   /** Visitors that moved on from here: a note sent before their socket home heard of it is passed on. */
   readonly forwarded = new Map<string, number>();
+  /** Sockets of this home that left while their users visited another home, and when (see `leftLately`). */
+  private readonly leftAt = new Map<string, number>();
   /**
    * The name keys this home holds at the directory: its own users', at home, visiting or away. Memory only, as the
    * Lobby's state is: the Lobby says again which they are at every rebuild (`hold`), and a login writes no row.
@@ -262,6 +271,22 @@ export class Homes {
         this.inFlight.delete(k);
         this.flush(k);
       });
+  }
+
+  /** Socket `sid` left while its user visited another home: a `gone` note for it is on its way there. */
+  left(sid: string, now: number): void {
+    this.leftAt.set(sid, now);
+    // Oldest first: only what a note could still be on its way for is kept.
+    for (const [old, at] of this.leftAt) {
+      if (now - at < LEFT_KEPT_MS && this.leftAt.size <= LEFT_KEPT) break;
+      this.leftAt.delete(old);
+    }
+  }
+
+  /** Whether socket `sid` left lately: its `gone` note, not a presence check, tells its user's home how. */
+  leftLately(sid: string, now: number): boolean {
+    const at = this.leftAt.get(sid);
+    return at !== undefined && now - at < LEFT_KEPT_MS;
   }
 
   // The name's claim at the directory. A home holds the claims of its own sockets' users, visiting or not.

@@ -392,12 +392,18 @@ export class Lobby extends DurableObject<Env> {
     return went !== undefined && Date.now() - went.at < this.config.resumeGraceMs + RESUME_MARGIN_MS;
   }
 
-  /** Which of these sockets are still here (a home holding their users' records checks that this one is alive). */
+  /**
+   * Which of these sockets this home still answers for (a home holding their users' records checks that this one
+   * is alive): those still here, and those that left lately, whose `gone` note, on its way in order with the
+   * others, says how they left (a drop its user may resume from). This answer may overtake that note.
+   */
   present(to: HomeId, sids: string[]): string[] {
-    this.homes?.know(to);
+    const homes = this.homes;
+    if (!homes) return [];
+    homes.know(to);
     return sids.filter((sid) => {
       const conn = this.local(sid);
-      return conn !== undefined && !conn.att.gone;
+      return (conn !== undefined && !conn.att.gone) || homes.leftLately(sid, Date.now());
     });
   }
 
@@ -557,6 +563,7 @@ export class Lobby extends DurableObject<Env> {
     const { key, name, resume, at } = conn.att;
     const mayResume = resumable && !!conn.att.resumable && !!resume && this.config.resumeGraceMs > 0;
     homes.send(at!, { t: "gone", sid: visitorSid(homes.k, conn.att.sid), resumable: mayResume });
+    homes.left(conn.att.sid, Date.now());
     if (!key || this.out.get(key) !== conn) return;
     this.out.delete(key);
     // The margin: the record's home counts the window from when it hears of the drop, a little later.
