@@ -26,16 +26,21 @@ async function resumeOn(ns: string, home: number, token: string, partner: string
   return [peer, resumed.resume.token];
 }
 
+/** JSON client `a` (logged in as `aName`) asks text client `b`, who says y: both are told they are connected. */
+async function jsonAsks(a: Peer, aName: string, b: Peer, bName: string): Promise<void> {
+  a.send(JSON.stringify({ type: "connect", to: bName }));
+  await b.expect(`${aName} is trying to connect with you (y/n)`);
+  b.send("y");
+  await b.expect(`You are now connected with ${aName}`);
+  await a.event("connected");
+}
+
 describe("a session resumed on the home its record was visiting", () => {
   it("is found by a connect from a third home after it chats and drops again", async () => {
     const ns = freshLobby();
     const [alice, token] = await jsonUser(ns, homeOf("alice"), "alice");
     const bob = await user(ns, "bob");
-    alice.send(JSON.stringify({ type: "connect", to: "bob" })); // with homes, alice's record visits bob's home
-    await bob.expect("alice is trying to connect with you (y/n)");
-    bob.send("y");
-    await bob.expect("You are now connected with alice");
-    await alice.event("connected");
+    await jsonAsks(alice, "alice", bob, "bob"); // with homes, alice's record visits bob's home
 
     // alice's connection resets; she comes back on a socket of bob's home, where her record is.
     await dropOn(ns, homeOf("alice"), "alice");
@@ -47,11 +52,7 @@ describe("a session resumed on the home its record was visiting", () => {
 
     // She chats with carol (on a third home), and drops again: she is away in that chat.
     const carol = await user(ns, "carol");
-    back.send(JSON.stringify({ type: "connect", to: "carol" }));
-    await carol.expect("alice is trying to connect with you (y/n)");
-    carol.send("y");
-    await carol.expect("You are now connected with alice");
-    await back.event("connected");
+    await jsonAsks(back, "alice", carol, "carol");
     await dropOn(ns, homeOf("bob"), "alice");
     await carol.expect(/^alice lost connection; waiting up to 30 s for alice to come back/);
 
